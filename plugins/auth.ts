@@ -1,0 +1,145 @@
+import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
+import type { FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import { readBearerToken } from '../src/auth/bearer.js'
+import { AlgorithmNotAllowed, bearerChallenge, InsufficientScope, MissingToken } from '../src/auth/errors.js'
+import { KeySet } from '../src/auth/key-set.js'
+import { routePolicy, type RouteAuthConfig, type RoutePolicy } from '../src/auth/route-policy.js'
+import { satisfies, validateScopeRequirement, type ScopeMode } from '../src/auth/scopes.js'
+import { TokenVerifier, type AccessTokenClaims, type VerifiedToken } from '../src/auth/token-verifier.js'
+
+export interface DeclaredRoute {
+  method: string
+  url: string
+  policy: RoutePolicy
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** onRequest hook: a valid bearer token or a 400/401/503 rejection. */
+    authenticate: onRequestHookHandler
+    /** preHandler: the verified token must carry the scopes (all of them, or any one). */
+    requireScopes: (scopes: string[], options?: { mode?: ScopeMode }) => preHandlerHookHandler
+    keySet: KeySet
+    /** Every route with the policy the plugin enforces on it, in registration order. */
+    declaredRoutes: DeclaredRoute[]
+  }
+  interface FastifyRequest {
+    /** The verified token with its scopes; null until `authenticate` accepts one. */
+    accessToken: VerifiedToken | null
+  }
+  interface FastifyContextConfig {
+    auth?: RouteAuthConfig
+  }
+}
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT {
+    user: AccessTokenClaims
+  }
+}
+
+/**
+ * Wires the auth pieces into Fastify. Secure by default: every route registered after this plugin
+ * needs a valid token unless its options say `config: { auth: false }`; a route that declares
+ * scopes gets the scope check too. Verification goes through @fastify/jwt with the issuer's keys.
+ */
+export default fp(async function authPlugin (fastify) {
+  const settings = fastify.authSettings
+  const keySet = new KeySet({
+    ...settings.keySet,
+    issuer: settings.issuer,
+    jwksUri: settings.jwksUri,
+    algorithms: settings.algorithms,
+    log: fastify.log.child({ component: 'key-set' }),
+    onKeysRetired: kids => verifier.retire(kids)
+  })
+
+  await fastify.register(fastifyJwt, {
+    // For anyone calling request.jwtVerify() by hand: the same pinned key set and policy.
+    secret: async (_request: FastifyRequest, token: TokenOrHeader) => {
+      const { kid, alg } = 'header' in token ? token.header : token
+      const key = await keySet.get(String(kid))
+      if (!(key.algorithms as string[]).includes(alg)) throw new AlgorithmNotAllowed()
+      return key.pem
+    },
+    decode: { complete: true },
+    verify: {
+      algorithms: settings.algorithms,
+      allowedIss: settings.issuer,
+      allowedAud: settings.audiences,
+      requiredClaims: ['exp', 'iss', 'aud'],
+      clockTolerance: settings.clockToleranceSeconds * 1000,
+      cache: false
+    }
+  })
+
+  const verifier = new TokenVerifier({
+    keys: keySet,
+    verifySignature: (token, key) => fastify.jwt.verify<AccessTokenClaims>(token, { key: key.pem, algorithms: key.algorithms }),
+    issuer: settings.issuer,
+    audiences: settings.audiences,
+    algorithms: settings.algorithms,
+    clockToleranceSeconds: settings.clockToleranceSeconds,
+    cacheSize: settings.tokenCacheSize
+  })
+
+  const authenticate: onRequestHookHandler = function authenticate (request, _reply, done) {
+    let verified: VerifiedToken | Promise<VerifiedToken>
+    try {
+      verified = verifier.verify(readBearerToken(request.headers, request.raw.rawHeaders, request.query))
+    } catch (error) {
+      done(error as Error)
+      return
+    }
+    if (verified instanceof Promise) {
+      verified.then(token => { accept(request, token); done() }, done)
+    } else {
+      accept(request, verified)
+      done()
+    }
+  }
+
+  function requireScopes (scopes: string[], { mode = 'all' }: { mode?: ScopeMode } = {}): preHandlerHookHandler {
+    const requirement = validateScopeRequirement(scopes, mode)
+    const wanted = requirement.scopes.join(' ')
+    // Built once per route: the same rejection serves every refused request.
+    const rejection = new InsufficientScope(mode === 'all' ? wanted : `any of: ${wanted}`)
+    rejection.challenge = bearerChallenge('insufficient_scope', rejection.message, wanted)
+    return function checkScopes (request, _reply, done) {
+      const token = request.accessToken
+      if (token === null) done(new MissingToken())
+      else done(satisfies(token.scopes, requirement) ? undefined : rejection)
+    }
+  }
+
+  const declaredRoutes: DeclaredRoute[] = []
+  fastify.addHook('onRoute', (route: RouteOptions) => {
+    const policy = routePolicy(route.config?.auth, `${String(route.method)} ${route.url}`)
+    declaredRoutes.push({ method: String(route.method), url: route.url, policy })
+    if (policy.kind === 'public') return
+    route.onRequest = [authenticate, ...asArray(route.onRequest)]
+    if (policy.kind === 'scopes') {
+      route.preHandler = [requireScopes([...policy.requirement.scopes], policy.requirement), ...asArray(route.preHandler)]
+    }
+  })
+
+  fastify.decorateRequest('accessToken', null)
+  fastify.decorate('authenticate', authenticate)
+  fastify.decorate('requireScopes', requireScopes)
+  fastify.decorate('keySet', keySet)
+  fastify.decorate('declaredRoutes', declaredRoutes)
+
+  fastify.addHook('onReady', () => keySet.start())
+  fastify.addHook('onClose', async () => keySet.close())
+}, { name: 'auth', dependencies: ['env'] })
+
+function accept (request: FastifyRequest, token: VerifiedToken): void {
+  request.accessToken = token
+  request.user = token.claims
+}
+
+function asArray<T> (value: T | T[] | undefined): T[] {
+  if (value === undefined) return []
+  return Array.isArray(value) ? value : [value]
+}

@@ -1,0 +1,8 @@
+import type { FastifyPluginAsync } from 'fastify'
+
+const privateRoute: FastifyPluginAsync = async (fastify) => {
+  // No declaration needed: every route requires a valid access token by default.
+  fastify.get('/private', async () => ({ message: 'Hello from a private endpoint! You need to be authenticated to see this.' }))
+}
+
+export default privateRoute

@@ -1,0 +1,26 @@
+import { join } from 'node:path'
+import autoload from '@fastify/autoload'
+import type { FastifyInstance } from 'fastify'
+import { errorBody, errorHandler } from './error-handler.js'
+
+export interface AppOptions {
+  /** Variables to use instead of process.env and `.env` (tests). */
+  env?: Record<string, string | undefined>
+}
+
+/**
+ * The application as a plugin: infrastructure plugins first (env, then auth, which every route
+ * registered after it inherits), then the routes. It never listens; src/server.ts does.
+ */
+export default async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+  await fastify.register(autoload, {
+    dir: join(import.meta.dirname, '../plugins'),
+    options: { env: opts.env }
+  })
+  fastify.setErrorHandler(errorHandler)
+  fastify.setNotFoundHandler((request, reply) =>
+    reply.code(404).send(errorBody(404, 'NOT_FOUND', `Route ${request.method} ${request.url.split('?')[0]} not found`)))
+  await fastify.register(autoload, {
+    dir: join(import.meta.dirname, '../routes')
+  })
+}

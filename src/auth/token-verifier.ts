@@ -1,0 +1,186 @@
+import { TokenError } from 'fast-jwt'
+import type { AsymmetricAlgorithm } from './algorithms.js'
+import {
+  AlgorithmNotAllowed, InvalidClaim, InvalidSignature, MalformedToken, MissingClaim, TokenExpired,
+  TokenNotYetValid, UnsupportedCritical, UnsupportedTokenHeader, WrongAudience, WrongIssuer,
+  type AuthRejection
+} from './errors.js'
+import type { IssuerKey } from './jwks.js'
+import { grantedScopes } from './scopes.js'
+import { BoundedCache } from './token-cache.js'
+
+/** The claims of an access token we accept; exp, iss and aud are always present and checked. */
+export interface AccessTokenClaims {
+  iss: string
+  aud: string | string[]
+  exp: number
+  sub?: string
+  iat?: number
+  nbf?: number
+  scope?: string
+  permissions?: string[]
+  scp?: string | string[]
+  azp?: string
+  gty?: string
+  jti?: string
+  [claim: string]: unknown
+}
+
+export interface VerifiedToken {
+  claims: AccessTokenClaims
+  scopes: ReadonlySet<string>
+  kid: string
+  /** Epoch ms after which the token is expired, clock tolerance included. */
+  expiresAt: number
+}
+
+/** Checks signature and registered claims with one issuer key; throws fast-jwt's TokenError. */
+export type VerifySignature = (token: string, key: IssuerKey) => AccessTokenClaims
+
+export interface TokenVerifierOptions {
+  keys: { get: (kid: string) => IssuerKey | Promise<IssuerKey> }
+  verifySignature: VerifySignature
+  issuer: string
+  audiences: readonly string[]
+  algorithms: readonly AsymmetricAlgorithm[]
+  clockToleranceSeconds: number
+  /** Verified tokens kept; 0 turns both caches off. */
+  cacheSize: number
+}
+
+/** Far above any real access token, far below what would make parsing costly. */
+export const MAX_TOKEN_LENGTH = 8192
+const MAX_KID_LENGTH = 256
+/** Rejections are small to recompute; keep few so junk tokens cannot hold much memory. */
+const MAX_REMEMBERED_REJECTIONS = 1024
+/** JWS compact serialization with a non-empty signature; JWE (5 parts) and unsigned tokens fail here. */
+const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+
+/** fast-jwt's error codes, mapped to our causes. Claim-value failures are told apart afterwards. */
+const REJECTION_FOR_CODE: Record<string, new () => AuthRejection> = {
+  [TokenError.codes.malformed]: MalformedToken,
+  [TokenError.codes.invalidPayload]: MalformedToken,
+  [TokenError.codes.invalidType]: MalformedToken,
+  [TokenError.codes.invalidAlgorithm]: AlgorithmNotAllowed,
+  [TokenError.codes.invalidSignature]: InvalidSignature,
+  [TokenError.codes.missingSignature]: InvalidSignature,
+  [TokenError.codes.verifyError]: InvalidSignature,
+  [TokenError.codes.expired]: TokenExpired,
+  [TokenError.codes.inactive]: TokenNotYetValid,
+  [TokenError.codes.missingRequiredClaim]: MissingClaim,
+  [TokenError.codes.invalidClaimType]: InvalidClaim,
+  [TokenError.codes.invalidCritHeader]: UnsupportedCritical
+}
+
+/**
+ * Turns a bearer token into verified claims, or a rejection. Verified tokens are remembered until
+ * they expire, and repeated bad tokens are refused from memory, so the common cases cost one map
+ * lookup. Only verdicts that cannot change with time are remembered: a token that is not valid
+ * yet is checked again, and every verdict tied to a key is forgotten when that key leaves the set.
+ */
+export class TokenVerifier {
+  readonly #options: TokenVerifierOptions
+  readonly #verified: BoundedCache<VerifiedToken>
+  readonly #rejected: BoundedCache<AuthRejection>
+  readonly #toleranceMs: number
+
+  constructor (options: TokenVerifierOptions) {
+    this.#options = options
+    this.#verified = new BoundedCache(options.cacheSize)
+    this.#rejected = new BoundedCache(Math.min(options.cacheSize, MAX_REMEMBERED_REJECTIONS))
+    this.#toleranceMs = options.clockToleranceSeconds * 1000
+  }
+
+  /** Synchronous for cached verdicts and known keys; a promise only while a key is fetched. */
+  verify (token: string): VerifiedToken | Promise<VerifiedToken> {
+    const known = this.#verified.get(token)
+    if (known !== undefined) {
+      if (known.expiresAt > Date.now()) return known
+      this.#verified.delete(token)
+    }
+    const rejection = this.#rejected.get(token)
+    if (rejection !== undefined) throw rejection
+    const { alg, kid } = this.#readHeader(token)
+    const key = this.#options.keys.get(kid)
+    return key instanceof Promise
+      ? key.then(loaded => this.#verifyWith(token, alg, loaded))
+      : this.#verifyWith(token, alg, key)
+  }
+
+  /** Forgets every verdict reached with these keys: their tokens must be checked again. */
+  retire (kids: readonly string[]): void {
+    const retired = new Set(kids)
+    this.#verified.deleteWhere(entry => retired.has(entry.kid))
+    this.#rejected.clear()
+  }
+
+  /** Cheap checks before any key lookup, so junk never reaches the key set or the crypto. */
+  #readHeader (token: string): { alg: string, kid: string } {
+    if (token.length > MAX_TOKEN_LENGTH || !JWS_COMPACT.test(token)) throw this.#remember(token, new MalformedToken())
+    const header = decodeSegment(token, 0)
+    if (header === undefined) throw this.#remember(token, new MalformedToken())
+    const { alg, kid } = header
+    if (typeof alg !== 'string' || !(this.#options.algorithms as readonly string[]).includes(alg)) {
+      throw this.#remember(token, new AlgorithmNotAllowed())
+    }
+    if (typeof kid !== 'string' || kid === '' || kid.length > MAX_KID_LENGTH) {
+      throw this.#remember(token, new UnsupportedTokenHeader())
+    }
+    return { alg, kid }
+  }
+
+  #verifyWith (token: string, alg: string, key: IssuerKey): VerifiedToken {
+    if (!(key.algorithms as readonly string[]).includes(alg)) throw this.#remember(token, new AlgorithmNotAllowed())
+    let claims: AccessTokenClaims
+    try {
+      claims = this.#options.verifySignature(token, key)
+    } catch (error) {
+      throw this.#rejectionFor(token, error)
+    }
+    let scopes: Set<string>
+    try {
+      scopes = grantedScopes(claims)
+    } catch {
+      throw this.#remember(token, new InvalidClaim())
+    }
+    const verified: VerifiedToken = { claims, scopes, kid: key.kid, expiresAt: claims.exp * 1000 + this.#toleranceMs }
+    this.#verified.set(token, verified)
+    return verified
+  }
+
+  #rejectionFor (token: string, error: unknown): unknown {
+    const code = (error as { code?: unknown } | null)?.code
+    if (code === TokenError.codes.invalidClaimValue) return this.#remember(token, this.#claimValueRejection(token))
+    const Rejection = typeof code === 'string' ? REJECTION_FOR_CODE[code] : undefined
+    // Not ours to judge (a bug, not a bad token): let the error handler log it as a 500.
+    if (Rejection === undefined) return error
+    // Time will make a not-yet-valid token valid: never remember that verdict.
+    if (Rejection === TokenNotYetValid) return new Rejection()
+    return this.#remember(token, new Rejection())
+  }
+
+  /** fast-jwt reports a wrong iss and a wrong aud alike; tell them apart from the claims. */
+  #claimValueRejection (token: string): AuthRejection {
+    const claims = decodeSegment(token, 1)
+    if (claims?.iss !== this.#options.issuer) return new WrongIssuer()
+    const audiences: unknown[] = Array.isArray(claims.aud) ? claims.aud : [claims.aud]
+    if (!audiences.some(aud => this.#options.audiences.includes(aud as string))) return new WrongAudience()
+    return new InvalidClaim()
+  }
+
+  #remember (token: string, rejection: AuthRejection): AuthRejection {
+    this.#rejected.set(token, rejection)
+    return rejection
+  }
+}
+
+/** A JSON object from one base64url segment of a compact JWS, or undefined. */
+function decodeSegment (token: string, index: 0 | 1): Record<string, unknown> | undefined {
+  const segment = token.split('.', 2)[index]
+  try {
+    const value: unknown = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'))
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : undefined
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,35 @@
+import { STATUS_CODES } from 'node:http'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import { AuthRejection } from './auth/errors.js'
+
+/** The one shape every error response has. */
+export interface ErrorBody {
+  statusCode: number
+  error: string
+  code: string
+  message: string
+}
+
+/**
+ * The one error handler: auth rejections get their RFC 6750 challenge, other client errors keep
+ * Fastify's own message, and anything unexpected is logged and answered with a generic 500:
+ * never a stack trace, never library text.
+ */
+export function errorHandler (error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const statusCode = error instanceof AuthRejection ? error.statusCode : error.statusCode ?? 500
+  if (statusCode >= 500 && !(error instanceof AuthRejection)) {
+    request.log.error({ err: error }, 'unexpected error')
+    return reply.code(500).send(errorBody(500, 'INTERNAL_ERROR', 'An unexpected error occurred'))
+  }
+  const code = error.code ?? 'BAD_REQUEST'
+  request.log.info({ code, statusCode }, 'request rejected')
+  if (error instanceof AuthRejection) {
+    reply.header('www-authenticate', error.challenge)
+    if (error.retryAfter !== undefined) reply.header('retry-after', error.retryAfter)
+  }
+  return reply.code(statusCode).send(errorBody(statusCode, code, error.message))
+}
+
+export function errorBody (statusCode: number, code: string, message: string): ErrorBody {
+  return { statusCode, error: STATUS_CODES[statusCode] as string, code, message }
+}

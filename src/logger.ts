@@ -1,0 +1,36 @@
+import type { LoggerOptions } from 'pino'
+
+/** Where credentials could appear in a log object; pino replaces them before anything is written. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'headers.cookie',
+  '*.access_token',
+  '*.client_secret',
+  '*.password'
+]
+
+/** A URL with the value of any access_token parameter replaced, for log lines. */
+export function redactUrl (url: string): string {
+  return url.replace(/([?&]access_token=)[^&]*/gi, '$1[REDACTED]')
+}
+
+/**
+ * pino options for the service: JSON lines, credentials redacted, request lines that carry only
+ * method, URL (token parameters redacted) and remote address. The level is applied once the
+ * environment is validated.
+ */
+export function loggerOptions (): LoggerOptions {
+  return {
+    level: 'info',
+    redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
+    serializers: {
+      req: (request: { method: string, url: string, ip?: string }) => ({
+        method: request.method,
+        url: redactUrl(request.url),
+        remoteAddress: request.ip
+      })
+    }
+  }
+}

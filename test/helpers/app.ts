@@ -1,0 +1,32 @@
+import { Writable } from 'node:stream'
+import Fastify, { type FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import app from '../../src/app.js'
+import { loggerOptions } from '../../src/logger.js'
+import type { KeyServer } from './key-server.js'
+
+/** Everything the service logged, one parsed JSON object per line. */
+export class LogCapture extends Writable {
+  readonly lines: Array<Record<string, unknown>> = []
+  readonly raw: string[] = []
+  override _write (chunk: Buffer, _encoding: string, done: () => void): void {
+    for (const line of chunk.toString().split('\n').filter(Boolean)) {
+      this.raw.push(line)
+      this.lines.push(JSON.parse(line) as Record<string, unknown>)
+    }
+    done()
+  }
+}
+
+export function envFor (keys: KeyServer, extra: Record<string, string> = {}): Record<string, string> {
+  return { ISSUER_BASE_URL: keys.issuer, AUDIENCE: keys.audience, LOG_LEVEL: 'info', ...extra }
+}
+
+/** The app as production builds it, against a test key server, logs captured. Ready on return. */
+export async function buildApp (env: Record<string, string>, logs = new LogCapture()): Promise<FastifyInstance> {
+  const fastify = Fastify({ logger: { ...loggerOptions(), stream: logs }, disableRequestLogging: true })
+  await fastify.register(fp(app), { env })
+  fastify.log.level = fastify.config.LOG_LEVEL
+  await fastify.ready()
+  return fastify
+}

@@ -1,0 +1,74 @@
+import { test } from 'tap'
+import { buildApp, envFor, LogCapture } from '../helpers/app.js'
+import { KeyServer } from '../helpers/key-server.js'
+
+const PUBLIC = { message: 'Hello from a public endpoint! You don\'t need to be authenticated to see this.' }
+const PRIVATE = { message: 'Hello from a private endpoint! You need to be authenticated to see this.' }
+const SCOPED = { message: 'Hello from a private endpoint! You need to be authenticated and have a scope of read:messages to see this.' }
+
+test('the quickstart endpoints', async t => {
+  const keys = await KeyServer.start()
+  const logs = new LogCapture()
+  const app = await buildApp(envFor(keys), logs)
+  t.teardown(async () => { await app.close(); await keys.close() })
+
+  await t.test('GET /api/public needs nothing', async t => {
+    const response = await app.inject('/api/public')
+    t.equal(response.statusCode, 200)
+    t.same(response.json(), PUBLIC)
+  })
+
+  await t.test('GET /api/private without a token is a bare 401 challenge', async t => {
+    const response = await app.inject('/api/private')
+    t.equal(response.statusCode, 401)
+    t.equal(response.headers['www-authenticate'], 'Bearer realm="api"')
+    t.same(response.json(), {
+      statusCode: 401,
+      error: 'Unauthorized',
+      code: 'AUTH_MISSING_TOKEN',
+      message: 'An access token is required: send it in the Authorization header as "Bearer <token>"'
+    })
+  })
+
+  await t.test('GET /api/private with a valid token', async t => {
+    const response = await app.inject({ url: '/api/private', headers: { authorization: `Bearer ${keys.sign()}` } })
+    t.equal(response.statusCode, 200)
+    t.same(response.json(), PRIVATE)
+  })
+
+  await t.test('GET /api/private-scoped without the scope is 403 insufficient_scope', async t => {
+    const response = await app.inject({ url: '/api/private-scoped', headers: { authorization: `Bearer ${keys.sign({ scope: 'write:messages' })}` } })
+    t.equal(response.statusCode, 403)
+    t.equal(response.headers['www-authenticate'],
+      'Bearer realm="api", error="insufficient_scope", error_description="The access token does not have the required scope (read:messages)", scope="read:messages"')
+    t.same(response.json(), {
+      statusCode: 403,
+      error: 'Forbidden',
+      code: 'AUTH_INSUFFICIENT_SCOPE',
+      message: 'The access token does not have the required scope (read:messages)'
+    })
+  })
+
+  await t.test('GET /api/private-scoped with the scope', async t => {
+    const response = await app.inject({ url: '/api/private-scoped', headers: { authorization: `Bearer ${keys.sign({ scope: 'openid read:messages' })}` } })
+    t.equal(response.statusCode, 200)
+    t.same(response.json(), SCOPED)
+  })
+
+  await t.test('HEAD routes are protected like their GET', async t => {
+    const response = await app.inject({ method: 'HEAD', url: '/api/private' })
+    t.equal(response.statusCode, 401)
+    t.equal(response.headers['www-authenticate'], 'Bearer realm="api"')
+  })
+
+  await t.test('every rejection is logged once with its code and request id, never the token', async t => {
+    const token = keys.sign({ scope: 'nothing' })
+    const before = logs.lines.length
+    await app.inject({ url: '/api/private-scoped', headers: { authorization: `Bearer ${token}` } })
+    const rejections = logs.lines.slice(before).filter(line => line.msg === 'request rejected')
+    t.equal(rejections.length, 1)
+    t.equal(rejections[0].code, 'AUTH_INSUFFICIENT_SCOPE')
+    t.match(rejections[0].reqId, /\S/)
+    t.notOk(logs.raw.some(line => line.includes(token.split('.')[2])), 'no log line holds the token')
+  })
+})
