@@ -16,17 +16,19 @@ export class AuthRejection extends Error {
 
 export const REALM = 'api'
 
-/** Builds a `WWW-Authenticate` value; descriptions are our own constants, quoted safely all the same. */
+/** RFC 6750 section 3: error_description and scope values are printable ASCII without `"` or `\`. */
+const ATTRIBUTE_VALUE = /^[\x20\x21\x23-\x5B\x5D-\x7E]*$/
+
+/** Builds a `WWW-Authenticate` value. Values are ours and fixed when built, so check them then. */
 export function bearerChallenge (kind: ChallengeKind, description: string, scope?: string): string {
   let value = `Bearer realm="${REALM}"`
   if (kind === 'missing' || kind === 'unavailable') return value
-  value += `, error="${kind}", error_description="${quote(description)}"`
-  if (scope !== undefined) value += `, scope="${quote(scope)}"`
+  for (const attribute of [description, scope ?? '']) {
+    if (!ATTRIBUTE_VALUE.test(attribute)) throw new TypeError(`not a valid WWW-Authenticate attribute value: ${attribute}`)
+  }
+  value += `, error="${kind}", error_description="${description}"`
+  if (scope !== undefined) value += `, scope="${scope}"`
   return value
-}
-
-function quote (text: string): string {
-  return text.replace(/["\\]/g, '\\$&')
 }
 
 type RejectionClass = new (...details: string[]) => AuthRejection
@@ -49,9 +51,9 @@ function define (code: string, statusCode: number, kind: ChallengeKind, message:
 }
 
 export const MissingToken = define('AUTH_MISSING_TOKEN', 401, 'missing',
-  'An access token is required: send it in the Authorization header as "Bearer <token>"')
+  'An access token is required: send it in the Authorization header as Bearer <token>')
 export const MalformedAuthorization = define('AUTH_MALFORMED_AUTHORIZATION', 400, 'invalid_request',
-  'The Authorization header is malformed: expected "Bearer <token>"')
+  'The Authorization header is malformed: expected Bearer <token>')
 export const DuplicateToken = define('AUTH_DUPLICATE_TOKEN', 400, 'invalid_request',
   'The access token must be sent exactly once, in a single Authorization header')
 export const TokenInQuery = define('AUTH_TOKEN_IN_QUERY', 400, 'invalid_request',

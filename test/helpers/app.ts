@@ -22,10 +22,18 @@ export function envFor (keys: KeyServer, extra: Record<string, string> = {}): Re
   return { ISSUER_BASE_URL: keys.issuer, AUDIENCE: keys.audience, LOG_LEVEL: 'info', ...extra }
 }
 
-/** The app as production builds it, against a test key server, logs captured. Ready on return. */
-export async function buildApp (env: Record<string, string>, logs = new LogCapture()): Promise<FastifyInstance> {
+/**
+ * The app as production builds it, against a test key server, logs captured. Ready on return.
+ * `extraRoutes` are registered after the app, as a route file would be.
+ */
+export async function buildApp (
+  env: Record<string, string>,
+  logs = new LogCapture(),
+  extraRoutes?: (fastify: FastifyInstance) => Promise<void>
+): Promise<FastifyInstance> {
   const fastify = Fastify({ logger: { ...loggerOptions(), stream: logs }, disableRequestLogging: true })
   await fastify.register(fp(app), { env })
+  if (extraRoutes !== undefined) await fastify.register(extraRoutes)
   fastify.log.level = fastify.config.LOG_LEVEL
   await fastify.ready()
   return fastify

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto'
+import { generateKeyPairSync, randomUUID, sign as cryptoSign, type KeyObject } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createSigner } from 'fast-jwt'
@@ -114,6 +114,19 @@ export class KeyServer {
     for (const name of without) delete payload[name]
     const signer = createSigner({ key: key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, algorithm: key.alg as 'RS256', kid: key.kid, header: header as { alg: 'RS256' }, noTimestamp: true })
     return signer(payload)
+  }
+
+  /** Signs any header and payload as given (RS256 over the key), for claims a JWT library would refuse to sign. */
+  signRaw (payload: Record<string, unknown>, { key = this.keys[0], header = {} }: SignOptions = {}): string {
+    const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
+    const input = `${encode({ alg: 'RS256', typ: 'JWT', kid: key.kid, ...header })}.${encode(payload)}`
+    return `${input}.${cryptoSign('sha256', Buffer.from(input), key.privateKey).toString('base64url')}`
+  }
+
+  /** A valid payload for this issuer, to alter before signRaw. */
+  claims (extra: Record<string, unknown> = {}): Record<string, unknown> {
+    const now = Math.floor(Date.now() / 1000)
+    return { iss: this.issuer, aud: this.audience, sub: 'client@clients', iat: now, exp: now + 3600, ...extra }
   }
 
   async close (): Promise<void> {

@@ -26,7 +26,7 @@ test('the quickstart endpoints', async t => {
       statusCode: 401,
       error: 'Unauthorized',
       code: 'AUTH_MISSING_TOKEN',
-      message: 'An access token is required: send it in the Authorization header as "Bearer <token>"'
+      message: 'An access token is required: send it in the Authorization header as Bearer <token>'
     })
   })
 
