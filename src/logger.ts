@@ -1,4 +1,5 @@
-import type { LoggerOptions } from 'pino'
+import { LogController } from 'fastify'
+import type { DestinationStream, LoggerOptions } from 'pino'
 
 /** Where credentials could appear in a log object; pino replaces them before anything is written. */
 export const REDACTED_PATHS = [
@@ -32,5 +33,16 @@ export function loggerOptions (): LoggerOptions {
         remoteAddress: request.ip
       })
     }
+  }
+}
+
+/**
+ * Fastify's logging options: our pino settings, and Fastify's own per-request lines off (the
+ * request-log plugin writes them when LOG_REQUESTS is on).
+ */
+export function loggingOptions (stream?: DestinationStream): { logger: LoggerOptions & { stream?: DestinationStream }, logController: LogController } {
+  return {
+    logger: { ...loggerOptions(), ...(stream === undefined ? {} : { stream }) },
+    logController: new LogController({ disableRequestLogging: true })
   }
 }

@@ -5,7 +5,7 @@ import fp from 'fastify-plugin'
 import app from './app.js'
 import { describeConfigError } from './config.js'
 import { startLocalIssuer } from './issuer/server.js'
-import { loggerOptions } from './logger.js'
+import { loggingOptions } from './logger.js'
 
 export interface StartOptions {
   /** Variables to use instead of process.env and `.env` (tests). */
@@ -17,7 +17,7 @@ export interface StartOptions {
  * development issuer so the API's key fetch finds it.
  */
 export async function startServer ({ env }: StartOptions = {}): Promise<FastifyInstance> {
-  const server = Fastify({ logger: loggerOptions(), disableRequestLogging: true })
+  const server = Fastify(loggingOptions())
   try {
     await server.register(fp(app), { env })
     server.log.level = server.config.LOG_LEVEL

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import app from '../../src/app.js'
-import { loggerOptions } from '../../src/logger.js'
+import { loggingOptions } from '../../src/logger.js'
 import type { KeyServer } from './key-server.js'
 
 /** Everything the service logged, one parsed JSON object per line. */
@@ -31,7 +31,7 @@ export async function buildApp (
   logs = new LogCapture(),
   extraRoutes?: (fastify: FastifyInstance) => Promise<void>
 ): Promise<FastifyInstance> {
-  const fastify = Fastify({ logger: { ...loggerOptions(), stream: logs }, disableRequestLogging: true })
+  const fastify = Fastify(loggingOptions(logs))
   await fastify.register(fp(app), { env })
   if (extraRoutes !== undefined) await fastify.register(extraRoutes)
   fastify.log.level = fastify.config.LOG_LEVEL

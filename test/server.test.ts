@@ -1,0 +1,94 @@
+import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { test } from 'tap'
+import { envSchema } from '../src/config.js'
+import { describeStartupError, startServer } from '../src/server.js'
+import { envFor } from './helpers/app.js'
+import { KeyServer } from './helpers/key-server.js'
+
+const SERVER = fileURLToPath(new URL('../src/server.ts', import.meta.url))
+
+/** The test runner's own variables (loader, coverage), without any service configuration. */
+function inheritedEnv (): Record<string, string | undefined> {
+  const inherited = { ...process.env }
+  for (const name of Object.keys(envSchema.properties)) delete inherited[name]
+  return inherited
+}
+
+/** Runs src/server.ts as `npm start` would (under tap's TypeScript loader), with only these variables. */
+function runServer (env: Record<string, string>, onStdout?: (text: string, kill: () => void) => void) {
+  const child = spawn(process.execPath, [...process.execArgv, SERVER], {
+    env: { ...inheritedEnv(), ...env },
+    cwd: fileURLToPath(new URL('./fixtures/empty-dir/', import.meta.url))
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', chunk => { stdout += chunk; onStdout?.(stdout, () => child.kill('SIGTERM')) })
+  child.stderr.on('data', chunk => { stderr += chunk })
+  return new Promise<{ code: number | null, stdout: string, stderr: string }>(resolve => {
+    child.on('close', code => resolve({ code, stdout, stderr }))
+  })
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
+
+test('startServer listens and serves the API against a configured issuer', async t => {
+  const keys = await KeyServer.start()
+  const server = await startServer({ env: { ...envFor(keys), PORT: '0', LOG_LEVEL: 'silent' } })
+  t.teardown(async () => { await server.close(); await keys.close() })
+  const { port } = server.server.address() as { port: number }
+  const base = `http://127.0.0.1:${port}`
+  t.equal((await fetch(`${base}/health/live`)).status, 200)
+  const ready = await fetch(`${base}/health/ready`)
+  t.equal(ready.status, 200)
+  t.match(await ready.json(), { status: 'ready', keys: { ready: true, keys: 1, stale: false } })
+  const response = await fetch(`${base}/api/private`, { headers: { authorization: `Bearer ${keys.sign()}` } })
+  t.equal(response.status, 200)
+})
+
+test('start-up failures a user can fix are one line', async t => {
+  t.equal(describeStartupError(Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE', port: 3010 })),
+    'Start-up error: port 3010 is already in use (set PORT or LOCAL_ISSUER_PORT)')
+  t.equal(describeStartupError(new Error('something else')), undefined)
+  const keys = await KeyServer.start()
+  t.teardown(() => keys.close())
+  const port = await freePort()
+  const first = await startServer({ env: { ...envFor(keys), PORT: String(port), LOG_LEVEL: 'silent' } })
+  t.teardown(() => first.close())
+  const error = await startServer({ env: { ...envFor(keys), PORT: String(port), LOG_LEVEL: 'silent' } }).catch((error: unknown) => error)
+  t.equal(describeStartupError(error), `Start-up error: port ${port} is already in use (set PORT or LOCAL_ISSUER_PORT)`)
+})
+
+test('the process: bad configuration exits 1 with one line', async t => {
+  const result = await runServer({ ISSUER_BASE_URL: 'https://tenant.example.com/' })
+  t.equal(result.code, 1)
+  t.equal(result.stderr, 'Configuration error: AUDIENCE is required with ISSUER_BASE_URL or AUTH0_DOMAIN: set it to your API identifier\n')
+  const schema = await runServer({ PORT: 'x' })
+  t.equal(schema.code, 1)
+  t.equal(schema.stderr, 'Configuration error: PORT must be integer\n')
+})
+
+test('the process: an unexpected start-up failure exits 1 with its message', async t => {
+  const result = await runServer({ ISSUER_BASE_URL: 'http://127.0.0.1:9/', AUDIENCE: 'a', HOST: '203.0.113.1', PORT: '0', LOG_LEVEL: 'silent' })
+  t.equal(result.code, 1)
+  t.match(result.stderr, /^Start-up failed: listen EADDRNOTAVAIL.*\n$/)
+})
+
+test('the process: SIGTERM drains and exits 0', async t => {
+  const keys = await KeyServer.start()
+  t.teardown(() => keys.close())
+  const port = await freePort()
+  const result = await runServer({ ...envFor(keys), PORT: String(port) }, (stdout, kill) => {
+    if (stdout.includes('Server listening')) kill()
+  })
+  t.equal(result.code, 0)
+  t.match(result.stdout, /"msg":"shutting down"/)
+  t.match(result.stdout, /"signal":"SIGTERM"/)
+})
