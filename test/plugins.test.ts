@@ -1,0 +1,56 @@
+import { test } from 'tap'
+import { buildApp, envFor, LogCapture } from './helpers/app.js'
+import { KeyServer } from './helpers/key-server.js'
+
+test('LOG_REQUESTS=true writes one line per request, token parameters redacted', async t => {
+  const keys = await KeyServer.start()
+  const logs = new LogCapture()
+  const app = await buildApp(envFor(keys, { LOG_REQUESTS: 'true' }), logs)
+  t.teardown(async () => { await app.close(); await keys.close() })
+  await app.inject('/api/public?x=1&access_token=secret-value')
+  const line = logs.lines.find(entry => entry.msg === 'request completed')
+  t.match(line, { method: 'GET', url: '/api/public?x=1&access_token=[REDACTED]', statusCode: 200 })
+  t.type(line?.responseTime, 'number')
+  t.notOk(logs.raw.some(raw => raw.includes('secret-value')))
+})
+
+test('request lines are off by default', async t => {
+  const keys = await KeyServer.start()
+  const logs = new LogCapture()
+  const app = await buildApp(envFor(keys), logs)
+  t.teardown(async () => { await app.close(); await keys.close() })
+  await app.inject('/api/public')
+  t.notOk(logs.lines.some(entry => entry.msg === 'request completed'))
+})
+
+test('the logger redacts credentials wherever they are logged', async t => {
+  const keys = await KeyServer.start()
+  const logs = new LogCapture()
+  const app = await buildApp(envFor(keys), logs)
+  t.teardown(async () => { await app.close(); await keys.close() })
+  app.log.info({ req: { method: 'GET', url: '/x?access_token=abc', headers: { authorization: 'Bearer abc' } }, body: { client_secret: 's', password: 'p' } }, 'probe')
+  const line = logs.raw.find(raw => raw.includes('"probe"')) ?? ''
+  t.notMatch(line, /abc|"s"|"p"/)
+  t.match(line, /\[REDACTED\]/)
+})
+
+test('unexpected errors are a generic 500, logged with the error', async t => {
+  const keys = await KeyServer.start()
+  const logs = new LogCapture()
+  const app = await buildApp(envFor(keys), logs, async fastify => {
+    fastify.get('/boom', { config: { auth: false } }, async () => { throw new Error('database password is hunter2') })
+    fastify.post('/echo', { config: { auth: false } }, async request => request.body)
+  })
+  t.teardown(async () => { await app.close(); await keys.close() })
+  const response = await app.inject('/boom')
+  t.equal(response.statusCode, 500)
+  t.same(response.json(), { statusCode: 500, error: 'Internal Server Error', code: 'INTERNAL_ERROR', message: 'An unexpected error occurred' })
+  t.notMatch(response.body, /hunter2|at /)
+  t.ok(logs.lines.some(entry => entry.msg === 'unexpected error'))
+
+  const badJson = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload: '{' })
+  t.equal(badJson.statusCode, 400)
+  t.match(badJson.json(), { statusCode: 400, error: 'Bad Request', code: 'FST_ERR_CTP_INVALID_JSON_BODY' })
+  const noCode = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'text/unknown' }, payload: 'x' })
+  t.equal(noCode.statusCode, 415)
+})
