@@ -26,7 +26,8 @@ export function algorithmsForKey (
   let byType: AsymmetricAlgorithm[]
   if (jwk.kty === 'RSA') {
     byType = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']
-  } else if (jwk.kty === 'EC' && typeof jwk.crv === 'string' && jwk.crv in EC_CURVE_ALGORITHM) {
+  } else if (jwk.kty === 'EC' && typeof jwk.crv === 'string' && Object.hasOwn(EC_CURVE_ALGORITHM, jwk.crv)) {
+    // Own properties only: `in` would let a crv such as "toString" through to Object's members.
     byType = [EC_CURVE_ALGORITHM[jwk.crv]]
   } else if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519') {
     byType = ['EdDSA']

@@ -9,6 +9,8 @@ export class IssuerFetchError extends Error {
 export interface FetchLimits {
   timeoutMs: number
   maxBytes: number
+  /** Ends the fetch early (the key set closing), so a hung issuer cannot hold the process open. */
+  signal?: AbortSignal
 }
 
 /**
@@ -16,13 +18,18 @@ export interface FetchLimits {
  * one deadline for the whole exchange (headers and body), no redirects, a size cap enforced while
  * reading. Never includes the response body in an error.
  */
-export async function fetchJson (url: string, { timeoutMs, maxBytes }: FetchLimits): Promise<unknown> {
-  const signal = AbortSignal.timeout(timeoutMs)
+export async function fetchJson (url: string, { timeoutMs, maxBytes, signal: cancel }: FetchLimits): Promise<unknown> {
+  const deadline = AbortSignal.timeout(timeoutMs)
+  const signal = cancel === undefined ? deadline : AbortSignal.any([deadline, cancel])
+  /** Why the exchange stopped when it was aborted, or undefined when it was not. */
+  const aborted = (): string | undefined => deadline.aborted
+    ? `no response within ${timeoutMs} ms`
+    : signal.aborted ? 'the fetch was cancelled' : undefined
   let response: Response
   try {
     response = await fetch(url, { signal, redirect: 'manual', headers: { accept: 'application/json' } })
   } catch (error) {
-    throw new IssuerFetchError(url, signal.aborted ? `no response within ${timeoutMs} ms` : `unreachable (${causeCode(error)})`)
+    throw new IssuerFetchError(url, aborted() ?? `unreachable (${causeCode(error)})`)
   }
   try {
     if (response.status !== 200) {
@@ -32,7 +39,7 @@ export async function fetchJson (url: string, { timeoutMs, maxBytes }: FetchLimi
     }
     const declared = Number(response.headers.get('content-length'))
     if (declared > maxBytes) throw new IssuerFetchError(url, `response larger than ${maxBytes} bytes`)
-    const text = await readCapped(url, response, maxBytes, signal, timeoutMs)
+    const text = await readCapped(url, response, maxBytes, aborted)
     try {
       return JSON.parse(text)
     } catch {
@@ -44,7 +51,7 @@ export async function fetchJson (url: string, { timeoutMs, maxBytes }: FetchLimi
   }
 }
 
-async function readCapped (url: string, response: Response, maxBytes: number, signal: AbortSignal, timeoutMs: number): Promise<string> {
+async function readCapped (url: string, response: Response, maxBytes: number, aborted: () => string | undefined): Promise<string> {
   const decoder = new TextDecoder('utf-8', { fatal: false })
   let received = 0
   let text = ''
@@ -57,7 +64,7 @@ async function readCapped (url: string, response: Response, maxBytes: number, si
     }
   } catch (error) {
     if (error instanceof IssuerFetchError) throw error
-    throw new IssuerFetchError(url, signal.aborted ? `no response within ${timeoutMs} ms` : `response cut off (${causeCode(error)})`)
+    throw new IssuerFetchError(url, aborted() ?? `response cut off (${causeCode(error)})`)
   }
   return text + decoder.decode()
 }

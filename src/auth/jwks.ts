@@ -76,7 +76,8 @@ function toIssuerKey (
   if (typeof kid !== 'string' || kid === '' || kid.length > MAX_KID_LENGTH) return 'no usable kid'
   if (fields.use !== undefined && fields.use !== 'sig') return `kid "${kid}" is not a signing key`
   if ('d' in fields) return `kid "${kid}" carries private key material and is refused`
-  const names = PUBLIC_FIELDS[String(fields.kty)]
+  // Own properties only: a kty of "constructor" or "__proto__" must not find Object's members.
+  const names = Object.hasOwn(PUBLIC_FIELDS, String(fields.kty)) ? PUBLIC_FIELDS[String(fields.kty)] : undefined
   if (names === undefined) return `kid "${kid}" has unsupported key type`
   const algorithms = algorithmsForKey(fields, allowed)
   if (algorithms.length === 0) return `kid "${kid}" fits no allowed algorithm`

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { AsymmetricAlgorithm } from './algorithms.js'
 import { isLoopbackHost } from '../config.js'
 import { KeysUnavailable, UnknownKey } from './errors.js'
-import { fetchJson, IssuerFetchError } from './fetch-json.js'
+import { fetchJson, IssuerFetchError, type FetchLimits } from './fetch-json.js'
 import { KeySetFormatError, parseKeySet, type IssuerKey } from './jwks.js'
 
 export interface KeySetOptions {
@@ -55,6 +55,8 @@ export class KeySet {
   #discoveredUri: string | undefined
   #refreshTimer: NodeJS.Timeout | undefined
   #expiryTimer: NodeJS.Timeout | undefined
+  /** Aborts the fetch under way when the set closes. */
+  #fetching: AbortController | undefined
   #closed = false
   readonly #options: KeySetOptions
 
@@ -67,10 +69,12 @@ export class KeySet {
     return this.refresh()
   }
 
+  /** Stops every timer and the fetch under way: nothing keeps the process alive afterwards. */
   close (): void {
     this.#closed = true
     clearTimeout(this.#refreshTimer)
     clearTimeout(this.#expiryTimer)
+    this.#fetching?.abort()
   }
 
   /** The key for a kid: synchronous when known, otherwise after at most one (shared) refetch. */
@@ -118,12 +122,16 @@ export class KeySet {
   }
 
   async #fetchAndReplace (): Promise<void> {
+    if (this.#closed) return
     this.#lastFetchAt = Date.now()
     clearTimeout(this.#refreshTimer)
-    const { log } = this.#options
+    const { log, timeoutMs, maxBytes } = this.#options
+    const fetching = new AbortController()
+    this.#fetching = fetching
+    const limits = { timeoutMs, maxBytes, signal: fetching.signal }
     try {
-      const uri = await this.#jwksUri()
-      const { keys, skipped } = parseKeySet(await fetchJson(uri, this.#options), this.#options.algorithms, this.#keys)
+      const uri = await this.#jwksUri(limits)
+      const { keys, skipped } = parseKeySet(await fetchJson(uri, limits), this.#options.algorithms, this.#keys)
       if (skipped.length > 0) log.warn({ jwksUri: uri, skipped }, 'some keys in the issuer key set were ignored')
       const retired = [...this.#keys.values()].filter(old => keys.get(old.kid) !== old).map(old => old.kid)
       const changed = retired.length > 0 || keys.size !== this.#keys.size || this.#lastError !== undefined
@@ -131,11 +139,14 @@ export class KeySet {
       this.#loadedAt = Date.now()
       this.#lastError = undefined
       this.#failures = 0
-      if (retired.length > 0) this.#options.onKeysRetired?.(retired)
       log[changed ? 'info' : 'debug']({ jwksUri: uri, kids: [...keys.keys()] }, 'issuer key set loaded')
       this.#schedule(this.#options.ttlMs * REFRESH_AT)
       this.#scheduleExpiry()
+      // Last, once our own state is consistent: the callback is someone else's code.
+      if (retired.length > 0) this.#options.onKeysRetired?.(retired)
     } catch (error) {
+      // Closing aborted the fetch: nothing failed, and nothing is to be retried.
+      if (this.#closed) return
       const reason = issuerProblem(error)
       this.#failures += 1
       this.#lastError = reason ?? 'unexpected error while loading the key set'
@@ -154,6 +165,8 @@ export class KeySet {
   }
 
   #schedule (delayMs: number): void {
+    // One refresh timer at a time: a handle overwritten without clearing could never be cleared.
+    clearTimeout(this.#refreshTimer)
     if (this.#closed) return
     this.#refreshTimer = setTimeout(() => { void this.refresh() }, delayMs).unref()
   }
@@ -166,22 +179,28 @@ export class KeySet {
       const kids = [...this.#keys.keys()]
       this.#keys = new Map()
       this.#loadedAt = undefined
+      // A refresh still under way has not failed yet, but readiness must say why it is not ready.
+      this.#lastError ??= 'the key set passed its stale limit before it could be refreshed'
       this.#options.log.error({ reason: this.#lastError }, 'the issuer key set passed its stale limit and was dropped; tokens are refused until it loads')
       this.#options.onKeysRetired?.(kids)
     }, this.#options.ttlMs + this.#options.staleLimitMs).unref()
   }
 
-  async #jwksUri (): Promise<string> {
+  /** The configured key set URL, or the one discovery found (kept until a fetch fails). */
+  async #jwksUri (limits: FetchLimits): Promise<string> {
     const { issuer, jwksUri } = this.#options
     if (jwksUri !== undefined) return jwksUri
     if (this.#discoveredUri !== undefined) return this.#discoveredUri
     const base = issuer.endsWith('/') ? issuer : `${issuer}/`
     let metadata: unknown
     try {
-      metadata = await fetchJson(`${base}.well-known/openid-configuration`, this.#options)
+      metadata = await fetchJson(`${base}.well-known/openid-configuration`, limits)
     } catch (error) {
       // Issuers without OIDC discovery publish their keys at the conventional place.
-      if (error instanceof IssuerFetchError && error.status === 404) return `${base}.well-known/jwks.json`
+      if (error instanceof IssuerFetchError && error.status === 404) {
+        this.#discoveredUri = `${base}.well-known/jwks.json`
+        return this.#discoveredUri
+      }
       throw error
     }
     this.#discoveredUri = jwksUriFrom(metadata, issuer)

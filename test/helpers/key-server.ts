@@ -15,7 +15,7 @@ export interface TestKey {
 
 export type KeyType = 'RSA' | 'EC' | 'Ed25519'
 
-export function makeKey (type: KeyType = 'RSA', kid = randomUUID(), alg?: string): TestKey {
+export function makeKey (type: KeyType = 'RSA', kid: string = randomUUID(), alg?: string): TestKey {
   const pair = type === 'RSA'
     ? generateKeyPairSync('rsa', { modulusLength: 2048 })
     : type === 'EC'
@@ -41,7 +41,10 @@ export class KeyServer {
   /** Keys the JWKS publishes; defaults to all keys. */
   published: TestKey[] | undefined
   behaviour: JwksBehaviour = 'ok'
-  discovery: 'ok' | 'missing' | Record<string, unknown> = 'ok'
+  /** 'ok' names this issuer and its jwksUri; a document (or null) is served as given. */
+  discovery: 'ok' | 'missing' | Record<string, unknown> | null = 'ok'
+  /** Where the JWKS is served; the discovery document points there. */
+  jwksPath = '/.well-known/jwks.json'
   jwksFetches = 0
   discoveryFetches = 0
   readonly requests: string[] = []
@@ -50,7 +53,7 @@ export class KeyServer {
   port = 0
 
   get issuer (): string { return `http://127.0.0.1:${this.port}/` }
-  get jwksUri (): string { return `${this.issuer}.well-known/jwks.json` }
+  get jwksUri (): string { return `${this.issuer}${this.jwksPath.slice(1)}` }
   get audience (): string { return 'https://api.example.test' }
 
   static async start (keys: TestKey[] = [makeKey()]): Promise<KeyServer> {
@@ -74,7 +77,7 @@ export class KeyServer {
       const document = this.discovery === 'ok' ? { issuer: this.issuer, jwks_uri: this.jwksUri } : this.discovery
       return void response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(document))
     }
-    if (request.url === '/.well-known/jwks.json') {
+    if (request.url === this.jwksPath) {
       this.jwksFetches++
       return this.#answerJwks(response)
     }
