@@ -2,7 +2,7 @@ import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
 import type { FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { readBearerToken } from '../src/auth/bearer.js'
-import { AlgorithmNotAllowed, bearerChallenge, InsufficientScope, MissingToken } from '../src/auth/errors.js'
+import { AlgorithmNotAllowed, bearerChallenge, InsufficientScope, MissingToken, UnsupportedTokenHeader } from '../src/auth/errors.js'
 import { KeySet } from '../src/auth/key-set.js'
 import { routePolicy, type RouteAuthConfig, type RoutePolicy } from '../src/auth/route-policy.js'
 import { satisfies, validateScopeRequirement, type ScopeMode } from '../src/auth/scopes.js'
@@ -59,7 +59,8 @@ export default fp(async function authPlugin (fastify) {
     // For anyone calling request.jwtVerify() by hand: the same pinned key set and policy.
     secret: async (_request: FastifyRequest, token: TokenOrHeader) => {
       const { kid, alg } = 'header' in token ? token.header : token
-      const key = await keySet.get(String(kid))
+      if (typeof kid !== 'string') throw new UnsupportedTokenHeader()
+      const key = await keySet.get(kid)
       if (!(key.algorithms as string[]).includes(alg)) throw new AlgorithmNotAllowed()
       return key.pem
     },

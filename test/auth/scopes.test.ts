@@ -61,7 +61,7 @@ test('routes get the policy they declare; undeclared routes need a token', async
     fastify.get('/by-hand', { config: { auth: false }, onRequest: fastify.authenticate, preHandler: fastify.requireScopes(['a']) }, async request => ({ sub: request.user.sub }))
     fastify.get('/scope-check-only', { config: { auth: false }, preHandler: fastify.requireScopes(['a'], { mode: 'any' }) }, async () => ({ ok: true }))
     fastify.get('/jwt-verify', { config: { auth: false } }, async request => {
-      const claims = await request.jwtVerify()
+      const claims = await request.jwtVerify<{ sub: string }>()
       return { sub: claims.sub }
     })
   })
@@ -90,6 +90,8 @@ test('routes get the policy they declare; undeclared routes need a token', async
   t.same((await call('/jwt-verify', { sub: 'by-jwt-verify' })).json(), { sub: 'by-jwt-verify' })
   const wrongAlg = await app.inject({ url: '/jwt-verify', headers: { authorization: `Bearer ${keys.sign({}, { header: { alg: 'PS256' } })}` } })
   t.equal(wrongAlg.statusCode, 401, 'request.jwtVerify applies the key\'s algorithms too')
+  const noKid = await app.inject({ url: '/jwt-verify', headers: { authorization: `Bearer ${keys.signRaw(keys.claims(), { header: { kid: 7 } })}` } })
+  t.equal(noKid.json().code, 'AUTH_TOKEN_HEADER_UNSUPPORTED', 'request.jwtVerify refuses a kid that is not a string')
 
   t.same(app.declaredRoutes.filter(route => route.method === 'GET' && route.url.startsWith('/a')).map(route => [route.url, describePolicy(route.policy)]), [
     ['/api/private-scoped', 'scopes: read:messages (all)'],
