@@ -1,5 +1,6 @@
 import { isIP } from 'node:net'
 import { ALGORITHMS_FOR_KEY_SETS, type AsymmetricAlgorithm } from './auth/algorithms.js'
+import { DEV_AUDIENCE } from './issuer/dev-credentials.js'
 
 /** The raw environment, as @fastify/env validates it against `envSchema`. */
 export interface Env {
@@ -15,6 +16,8 @@ export interface Env {
   ALGORITHMS: string
   CLOCK_TOLERANCE: number
   LOCAL_ISSUER_PORT: number
+  LOCAL_ISSUER_CONFIG?: string
+  LOCAL_ISSUER_KEY_DIR?: string
   JWKS_TIMEOUT: number
   JWKS_MAX_BYTES: number
   JWKS_CACHE_TTL: number
@@ -24,7 +27,7 @@ export interface Env {
 }
 
 /** The audience the local issuer's default API uses, as in Auth0's quickstart samples. */
-export const LOCAL_AUDIENCE = 'https://quickstarts/api'
+export const LOCAL_AUDIENCE = DEV_AUDIENCE
 
 const seconds = (minimum: number, maximum: number, fallback: number) =>
   ({ type: 'integer', minimum, maximum, default: fallback }) as const
@@ -45,6 +48,8 @@ export const envSchema = {
     ALGORITHMS: { type: 'string', default: 'RS256' },
     CLOCK_TOLERANCE: seconds(0, 300, 5),
     LOCAL_ISSUER_PORT: { type: 'integer', minimum: 1, maximum: 65535, default: 3011 },
+    LOCAL_ISSUER_CONFIG: { type: 'string' },
+    LOCAL_ISSUER_KEY_DIR: { type: 'string' },
     JWKS_TIMEOUT: { type: 'integer', minimum: 100, maximum: 60000, default: 3000 },
     JWKS_MAX_BYTES: { type: 'integer', minimum: 1024, maximum: 16777216, default: 1048576 },
     JWKS_CACHE_TTL: seconds(10, 86400, 600),

@@ -22,10 +22,14 @@ export async function startServer ({ env }: StartOptions = {}): Promise<FastifyI
     await server.register(fp(app), { env })
     server.log.level = server.config.LOG_LEVEL
     if (server.authSettings.localIssuer) {
+      const { LOCAL_ISSUER_PORT, LOCAL_ISSUER_CONFIG, LOCAL_ISSUER_KEY_DIR, NODE_ENV } = server.config
       const local = await startLocalIssuer({
-        port: server.config.LOCAL_ISSUER_PORT,
+        port: LOCAL_ISSUER_PORT,
+        configPath: LOCAL_ISSUER_CONFIG,
+        keyDir: LOCAL_ISSUER_KEY_DIR,
         logger: server.log.child({ component: 'local-issuer' }),
-        env: env ?? process.env
+        // Configuration comes from the validated environment (and .env), not process.env.
+        env: { NODE_ENV }
       })
       server.addHook('onClose', () => local.close())
     }

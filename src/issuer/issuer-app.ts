@@ -1,0 +1,55 @@
+import formbody from '@fastify/formbody'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { AddressInfo } from 'node:net'
+import { loadIssuerConfig } from './config.js'
+import { discoveryRoutes } from './discovery-routes.js'
+import { notFoundHandler, oauthErrorHandler } from './error-handler.js'
+import { KeyStore } from './key-store.js'
+import { LoopbackTwin } from './loopback-twin.js'
+import { QueryFreeLogController } from './log-controller.js'
+import type { IssuerSettings } from './settings.js'
+import { tokenRoute } from './token-route.js'
+
+/** Token requests are a few hundred bytes; anything near this limit is not one. */
+export const BODY_LIMIT = 16 * 1024
+
+export interface IssuerApp {
+  readonly app: FastifyInstance
+  readonly twin: LoopbackTwin
+}
+
+/**
+ * The issuer as its own Fastify instance (not a plugin of the API), configured and ready to listen.
+ * `issuer` pins the identifier for `inject()`; otherwise it follows the port the app listens on.
+ */
+export async function createIssuerApp (settings: IssuerSettings, logger: FastifyBaseLogger | boolean, issuer?: string): Promise<IssuerApp> {
+  const config = await loadIssuerConfig(settings.configPath)
+  const twin = new LoopbackTwin()
+  const app: FastifyInstance = Fastify({
+    ...(typeof logger === 'boolean' ? { logger } : { loggerInstance: logger }),
+    logController: new QueryFreeLogController(),
+    bodyLimit: BODY_LIMIT,
+    serverFactory: twin.serverFactory
+  })
+  try {
+    const keys = await KeyStore.open(settings.keyDir, app.log)
+    const issuerUrl = (): string => issuer ?? localIssuerUrl(app.server.address())
+    app.setErrorHandler(oauthErrorHandler)
+    app.setNotFoundHandler(notFoundHandler)
+    app.addHook('onClose', async () => { await twin.close() })
+    await app.register(formbody)
+    await app.register(discoveryRoutes, { config, keys, issuerUrl })
+    await app.register(tokenRoute, { config, keys, issuerUrl })
+    await app.ready()
+    return { app, twin }
+  } catch (err) {
+    await app.close()
+    throw err
+  }
+}
+
+/** The issuer identifier: always `localhost`, whichever loopback address the client reaches. */
+export function localIssuerUrl (address: AddressInfo | string | null): string {
+  if (address === null || typeof address === 'string') throw new Error('the local issuer is not listening on a TCP port')
+  return `http://localhost:${address.port}/`
+}

@@ -1,0 +1,161 @@
+// Starting the issuer: options and environment, loopback only, the production refusal, both
+// loopback addresses, and what it logs (the development warning, never a secret).
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join, resolve } from 'node:path'
+import t from 'tap'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { createIssuerApp } from '../../src/issuer/issuer-app.js'
+import { rotateSigningKey } from '../../src/issuer/key-rotation.js'
+import { QueryFreeLogController } from '../../src/issuer/log-controller.js'
+import { LoopbackTwin } from '../../src/issuer/loopback-twin.js'
+import { findProjectRoot } from '../../src/issuer/project-root.js'
+import { DEFAULT_PORT, PRODUCTION_REFUSAL, buildLocalIssuer, startLocalIssuer } from '../../src/issuer/server.js'
+import { defaultLocalIssuerUrl, resolveSettings, type LoopbackAddress } from '../../src/issuer/settings.js'
+import { SECRETS, captureLogs, clientCredentials, passwordGrant, postToken, startTestIssuer, testDirs } from './helpers.js'
+
+const ROOT = findProjectRoot()
+
+function listen (host: string, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer((_req, res) => res.end('someone else')).once('error', reject)
+    server.listen({ host, port }, () => resolve(server))
+  })
+}
+
+t.test('refuses to run in production, with one line saying what to do', async t => {
+  t.equal(PRODUCTION_REFUSAL.includes('\n'), false)
+  t.match(PRODUCTION_REFUSAL, /set ISSUER_BASE_URL/)
+  await t.rejects(startLocalIssuer({ port: 0, logger: false, env: { NODE_ENV: 'production' } }), { message: PRODUCTION_REFUSAL })
+  await t.rejects(buildLocalIssuer({ issuer: 'http://localhost:1/', logger: false, env: { NODE_ENV: 'production' } }), { message: PRODUCTION_REFUSAL })
+})
+
+t.test('listens on loopback only', async t => {
+  for (const host of ['0.0.0.0', '::', '192.168.1.10', '127.0.0.2', 'example.com', 'constructor']) {
+    await t.rejects(startLocalIssuer({ host, port: 0, logger: false, env: {} }), {
+      message: `Refusing to listen on "${host}": the local issuer listens on loopback only (127.0.0.1, ::1 or localhost)`
+    }, host)
+  }
+})
+
+t.test('both loopback addresses serve the issuer, whichever is asked for', async t => {
+  for (const host of ['::1', 'localhost', '127.0.0.1']) {
+    const { issuer } = await startTestIssuer(t, { host })
+    const port = new URL(issuer).port
+    for (const address of ['127.0.0.1', '[::1]', 'localhost']) {
+      const response = await fetch(`http://${address}:${port}/.well-known/openid-configuration`)
+      t.equal((await response.json() as { issuer: string }).issuer, issuer, `${host}: reached through ${address}`)
+    }
+  }
+})
+
+t.test('fails to start rather than share localhost:<port> with another server', async t => {
+  const close = (server: Server): Promise<void> => new Promise(resolve => { server.close(() => resolve()) })
+  const onIpv6 = await listen('::1', 0)
+  const { port } = onIpv6.address() as AddressInfo
+  await t.rejects(startTestIssuer(t, { port }), {
+    message: `Cannot also listen on [::1]:${port} (EADDRINUSE): another server there would receive requests for http://localhost:${port}/. Stop it or pick another LOCAL_ISSUER_PORT.`
+  })
+  await t.rejects(startTestIssuer(t, { port, host: '::1' }), { code: 'EADDRINUSE' }, 'the primary address taken')
+  await close(onIpv6)
+
+  const onIpv4 = await listen('127.0.0.1', port)
+  t.pass('the half-started issuer released 127.0.0.1')
+  await t.rejects(startTestIssuer(t, { port, host: '::1' }), { message: new RegExp(`^Cannot also listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\)`) })
+  await close(onIpv4)
+})
+
+t.test('a twin address this machine does not have is skipped', async t => {
+  const twin = new LoopbackTwin()
+  twin.serverFactory(() => {}, {})
+  t.equal(await twin.listen('192.0.2.1' as LoopbackAddress, 0), false)
+  await twin.close()
+})
+
+t.test('settings: options first, then LOCAL_ISSUER_* variables, then defaults', async t => {
+  t.same(resolveSettings({ env: {} }), {
+    port: DEFAULT_PORT,
+    host: '127.0.0.1',
+    configPath: join(ROOT, 'config', 'local-issuer.json'),
+    keyDir: join(ROOT, '.local-issuer')
+  })
+  t.same(resolveSettings({ env: { LOCAL_ISSUER_PORT: '', LOCAL_ISSUER_CONFIG: '', LOCAL_ISSUER_KEY_DIR: '' } }).port, DEFAULT_PORT, 'empty means unset')
+  t.same(resolveSettings({ env: { LOCAL_ISSUER_PORT: '4000', LOCAL_ISSUER_CONFIG: 'a.json', LOCAL_ISSUER_KEY_DIR: 'keys' } }), {
+    port: 4000, host: '127.0.0.1', configPath: resolve('a.json'), keyDir: resolve('keys')
+  })
+  t.same(resolveSettings({ port: 5, host: 'localhost', configPath: '/c.json', keyDir: '/k', env: { LOCAL_ISSUER_PORT: '4000', LOCAL_ISSUER_CONFIG: 'a.json' } }), {
+    port: 5, host: '127.0.0.1', configPath: '/c.json', keyDir: '/k'
+  })
+  for (const bad of ['abc', '-1', '1.5', '65536']) {
+    t.throws(() => resolveSettings({ env: { LOCAL_ISSUER_PORT: bad } }), { message: `Invalid LOCAL_ISSUER_PORT "${bad}": expected a port number from 0 to 65535` })
+  }
+  t.equal(resolveSettings({}).port, Number(process.env.LOCAL_ISSUER_PORT ?? DEFAULT_PORT), 'process.env by default')
+  t.equal(defaultLocalIssuerUrl({}), 'http://localhost:3011/')
+  t.equal(defaultLocalIssuerUrl({ LOCAL_ISSUER_PORT: '4000' }), 'http://localhost:4000/')
+  t.throws(() => defaultLocalIssuerUrl({ LOCAL_ISSUER_PORT: 'x' }), { message: 'Invalid LOCAL_ISSUER_PORT "x": expected a port number from 0 to 65535' })
+})
+
+t.test('the project root is found by walking up to package.json', async t => {
+  t.equal(findProjectRoot(join(ROOT, 'src', 'issuer')), ROOT)
+  t.throws(() => findProjectRoot('/'), { message: 'Cannot find the project root: no package.json in / or above' })
+})
+
+t.test('LOCAL_ISSUER_PORT=0 through the environment', async t => {
+  const { configPath, keyDir } = await testDirs(t)
+  const started = await startLocalIssuer({ logger: false, env: { LOCAL_ISSUER_PORT: '0', LOCAL_ISSUER_CONFIG: configPath, LOCAL_ISSUER_KEY_DIR: keyDir } })
+  t.teardown(() => started.close())
+  t.not(new URL(started.issuer).port, '0')
+})
+
+t.test('buildLocalIssuer: ready for inject, identified by the given issuer, with its own logger', async t => {
+  const { configPath, keyDir } = await testDirs(t)
+  await rotateSigningKey(keyDir) // an existing key, so the default logger has nothing to say
+  const app = await buildLocalIssuer({ issuer: 'http://localhost:9999/', configPath, keyDir, env: {} })
+  t.teardown(() => app.close())
+  const response = await app.inject('/.well-known/openid-configuration')
+  t.match(response.json(), { issuer: 'http://localhost:9999/', token_endpoint: 'http://localhost:9999/oauth/token' })
+})
+
+t.test('an app that is not listening has no issuer identifier to put in tokens', async t => {
+  const { configPath, keyDir } = await testDirs(t)
+  const { app } = await createIssuerApp(resolveSettings({ configPath, keyDir, env: {} }), false)
+  t.teardown(() => app.close())
+  const response = await app.inject('/.well-known/openid-configuration')
+  t.equal(response.statusCode, 500)
+  t.same(response.json(), { error: 'server_error', error_description: 'the local issuer failed; see its log' })
+})
+
+t.test('logs: the development warning, and never a secret, password or token', async t => {
+  const logs = captureLogs()
+  const { issuer } = await startTestIssuer(t, { logger: logs.logger })
+  t.match(logs.lines.find(line => line.level === 40), { issuer, msg: /^DEVELOPMENT authorization server at http:\/\/localhost:\d+\/: .*never use it in production/ })
+
+  const tokens = [
+    await postToken(issuer, clientCredentials('m2m-reader', SECRETS.reader)),
+    await postToken(issuer, passwordGrant(), { form: true }),
+    await postToken(issuer, clientCredentials('m2m-basic', 'wrong-basic-secret'))
+  ].map(call => call.body.access_token).filter(token => token !== undefined) as string[]
+  t.equal(tokens.length, 2)
+  const query = await fetch(new URL(`oauth/token?client_secret=${SECRETS.basic}`, issuer), { method: 'POST' })
+  t.equal(query.status, 400)
+
+  const text = logs.text()
+  for (const secret of [SECRETS.reader, SECRETS.app, SECRETS.password, SECRETS.basic, 'wrong-basic-secret', ...tokens]) {
+    t.notOk(text.includes(secret), `never logged: ${secret.slice(0, 12)}...`)
+  }
+  t.match(logs.lines.filter(line => line.msg === 'issued an access token'), [
+    { client: 'm2m-reader', sub: 'm2m-reader@clients', aud: 'https://quickstarts/api', scope: 'read:messages', kid: String },
+    { client: 'local-app', sub: 'auth0|test-user', scope: 'read:messages' }
+  ])
+  t.match(logs.lines.filter(line => line.msg === 'request completed').at(-1), { method: 'POST', path: '/oauth/token', statusCode: 400, responseTime: Number })
+  t.match(logs.lines.find(line => line.error === 'invalid_client'), { level: 30, msg: 'client authentication failed: unknown client or wrong secret' })
+})
+
+t.test('the request log records a response that failed midway', async t => {
+  const logged: unknown[] = []
+  const reply = { statusCode: 200, elapsedTime: 1.4, log: { info: (fields: unknown) => { logged.push(fields) } } }
+  const request = { method: 'GET', url: '/.well-known/jwks.json?x=1' }
+  const failure = new Error('socket hang up')
+  new QueryFreeLogController().requestCompleted(failure, request as unknown as FastifyRequest, reply as unknown as FastifyReply)
+  t.same(logged, [{ method: 'GET', path: '/.well-known/jwks.json', statusCode: 200, responseTime: 1, err: failure }])
+})
