@@ -1,4 +1,4 @@
-import fastifyJwt, { type TokenOrHeader } from '@fastify/jwt'
+import fastifyJwt, { type JwtHeader, type TokenOrHeader } from '@fastify/jwt'
 import type { FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { readBearerToken } from '../src/auth/bearer.js'
@@ -58,7 +58,8 @@ export default fp(async function authPlugin (fastify) {
   await fastify.register(fastifyJwt, {
     // For anyone calling request.jwtVerify() by hand: the same pinned key set and policy.
     secret: async (_request: FastifyRequest, token: TokenOrHeader) => {
-      const { kid, alg } = 'header' in token ? token.header : token
+      // With `decode: { complete: true }` the callback always gets the whole decoded token.
+      const { kid, alg } = (token as { header: JwtHeader }).header
       if (typeof kid !== 'string') throw new UnsupportedTokenHeader()
       const key = await keySet.get(kid)
       if (!(key.algorithms as string[]).includes(alg)) throw new AlgorithmNotAllowed()

@@ -1,4 +1,3 @@
-import { pathToFileURL } from 'node:url'
 import closeWithGrace from 'close-with-grace'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
@@ -66,8 +65,4 @@ export async function main (): Promise<void> {
     else server.log.info({ signal }, 'shutting down')
     await server.close()
   })
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await main()
 }

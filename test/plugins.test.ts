@@ -40,6 +40,7 @@ test('unexpected errors are a generic 500, logged with the error', async t => {
   const app = await buildApp(envFor(keys), logs, async fastify => {
     fastify.get('/boom', { config: { auth: false } }, async () => { throw new Error('database password is hunter2') })
     fastify.post('/echo', { config: { auth: false } }, async request => request.body)
+    fastify.get('/teapot', { config: { auth: false } }, async () => { throw Object.assign(new Error('short and stout'), { statusCode: 418 }) })
   })
   t.teardown(async () => { await app.close(); await keys.close() })
   const response = await app.inject('/boom')
@@ -51,6 +52,25 @@ test('unexpected errors are a generic 500, logged with the error', async t => {
   const badJson = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'application/json' }, payload: '{' })
   t.equal(badJson.statusCode, 400)
   t.match(badJson.json(), { statusCode: 400, error: 'Bad Request', code: 'FST_ERR_CTP_INVALID_JSON_BODY' })
-  const noCode = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'text/unknown' }, payload: 'x' })
-  t.equal(noCode.statusCode, 415)
+  const unsupported = await app.inject({ method: 'POST', url: '/echo', headers: { 'content-type': 'text/unknown' }, payload: 'x' })
+  t.equal(unsupported.statusCode, 415)
+  const teapot = await app.inject('/teapot')
+  t.same(teapot.json(), { statusCode: 418, error: 'I\'m a Teapot', code: 'BAD_REQUEST', message: 'short and stout' }, 'a client error without a code still has one')
+})
+
+test('route hooks declared by the route run after authentication', async t => {
+  const keys = await KeyServer.start()
+  const seen: string[] = []
+  const app = await buildApp(envFor(keys), undefined, async fastify => {
+    fastify.get('/hooked', {
+      onRequest: [async request => { seen.push(request.user.sub ?? '') }],
+      config: { auth: { scopes: ['a'] } },
+      preHandler: [async () => { seen.push('pre') }]
+    }, async () => ({ ok: true }))
+  })
+  t.teardown(async () => { await app.close(); await keys.close() })
+  t.equal((await app.inject('/hooked')).statusCode, 401)
+  t.same(seen, [], 'the route\'s own hooks never see an anonymous request')
+  t.equal((await app.inject({ url: '/hooked', headers: { authorization: `Bearer ${keys.sign({ scope: 'a', sub: 'svc' })}` } })).statusCode, 200)
+  t.same(seen, ['svc', 'pre'])
 })

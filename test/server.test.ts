@@ -7,7 +7,7 @@ import { describeStartupError, startServer } from '../src/server.js'
 import { envFor } from './helpers/app.js'
 import { KeyServer } from './helpers/key-server.js'
 
-const SERVER = fileURLToPath(new URL('../src/server.ts', import.meta.url))
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
 /** The test runner's own variables (loader, coverage), without any service configuration. */
 function inheritedEnv (): Record<string, string | undefined> {
@@ -16,9 +16,9 @@ function inheritedEnv (): Record<string, string | undefined> {
   return inherited
 }
 
-/** Runs src/server.ts as `npm start` would (under tap's TypeScript loader), with only these variables. */
+/** Runs src/main.ts as `npm start` would (under tap's TypeScript loader), with only these variables. */
 function runServer (env: Record<string, string>, onStdout?: (text: string, kill: () => void) => void) {
-  const child = spawn(process.execPath, [...process.execArgv, SERVER], {
+  const child = spawn(process.execPath, [...process.execArgv, MAIN], {
     env: { ...inheritedEnv(), ...env },
     cwd: fileURLToPath(new URL('./fixtures/empty-dir/', import.meta.url))
   })
