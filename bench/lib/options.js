@@ -1,0 +1,93 @@
+import { parseArgs } from 'node:util'
+import { SCENARIO_NAMES } from './scenarios.js'
+import { TARGET_NAMES } from './targets.js'
+
+export const HELP = `Usage: node bench/run.js [options]
+
+Options (each also settable through the environment variable shown):
+  --duration <s>       seconds of load per run (S3 runs stop at the pool size)  BENCH_DURATION  [5]
+  --rounds <n>         rounds; every target runs every scenario once per round   BENCH_ROUNDS    [3]
+  --connections <n>    keep-alive connections                                    BENCH_CONNECTIONS [50]
+  --warmup <s>         seconds of mixed, unmeasured load per target at start     BENCH_WARMUP    [2]
+  --tokens <n>         distinct tokens per round for S3                          BENCH_TOKENS    [10000]
+  --targets <list>     comma-separated: ${TARGET_NAMES.join(', ')}
+                                                                                 BENCH_TARGETS   [all]
+  --scenarios <list>   comma-separated: ${SCENARIO_NAMES.join(', ')}
+                                                                                 BENCH_SCENARIOS [all]
+  --quiet-wait <s>     before each run, wait up to this long for other processes
+                       to go quiet (0: don't)                                    BENCH_QUIET_WAIT [1]
+  --ours-env <K=V>     extra environment for our service, repeatable,
+                       e.g. --ours-env LOG_LEVEL=warn --ours-env TOKEN_CACHE_SIZE=0
+  --out <file>         the markdown report, relative to the repository root;
+                       "-" for stdout only                                      BENCH_OUT [BENCHMARKS.md]
+  --check              exit 1 when our service misses any target of issue 6
+  --help
+
+Quick run: node bench/run.js --duration 2 --rounds 1 --targets ours,ceiling
+`
+
+function positiveInteger (name, value) {
+  const number = Number(value)
+  if (!Number.isInteger(number) || number < 1) throw new Error(`--${name} must be a positive integer, got "${value}"`)
+  return number
+}
+
+function list (name, value, allowed) {
+  const items = value.split(',').map(item => item.trim()).filter(Boolean)
+  for (const item of items) {
+    if (!allowed.includes(item)) throw new Error(`--${name}: unknown "${item}"; choose from ${allowed.join(', ')}`)
+  }
+  if (items.length === 0) throw new Error(`--${name} names nothing`)
+  return allowed.filter(item => items.includes(item)) // keep the canonical order
+}
+
+function environmentPairs (pairs) {
+  const env = {}
+  for (const pair of pairs) {
+    const match = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(pair)
+    if (match === null) throw new Error(`--ours-env wants KEY=VALUE, got "${pair}"`)
+    env[match[1]] = match[2]
+  }
+  return env
+}
+
+/** Flags win over environment variables, which win over the defaults. */
+export function parseOptions (argv, env = process.env) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string' },
+      rounds: { type: 'string' },
+      connections: { type: 'string' },
+      warmup: { type: 'string' },
+      tokens: { type: 'string' },
+      targets: { type: 'string' },
+      scenarios: { type: 'string' },
+      'quiet-wait': { type: 'string' },
+      'ours-env': { type: 'string', multiple: true },
+      out: { type: 'string' },
+      check: { type: 'boolean' },
+      help: { type: 'boolean' }
+    },
+    strict: true
+  })
+  const pick = (flag, variable, fallback) => values[flag] ?? env[variable] ?? fallback
+  const options = {
+    help: values.help === true,
+    duration: positiveInteger('duration', pick('duration', 'BENCH_DURATION', '5')),
+    rounds: positiveInteger('rounds', pick('rounds', 'BENCH_ROUNDS', '3')),
+    connections: positiveInteger('connections', pick('connections', 'BENCH_CONNECTIONS', '50')),
+    warmup: Number(pick('warmup', 'BENCH_WARMUP', '2')),
+    tokens: positiveInteger('tokens', pick('tokens', 'BENCH_TOKENS', '10000')),
+    targets: list('targets', pick('targets', 'BENCH_TARGETS', TARGET_NAMES.join(',')), TARGET_NAMES),
+    scenarios: list('scenarios', pick('scenarios', 'BENCH_SCENARIOS', SCENARIO_NAMES.join(',')), SCENARIO_NAMES),
+    quietWait: Number(pick('quiet-wait', 'BENCH_QUIET_WAIT', '1')),
+    oursEnv: environmentPairs(values['ours-env'] ?? []),
+    out: pick('out', 'BENCH_OUT', 'BENCHMARKS.md'),
+    check: values.check === true
+  }
+  if (!(options.warmup >= 0)) throw new Error(`--warmup must be a number of seconds >= 0, got "${pick('warmup', 'BENCH_WARMUP')}"`)
+  if (!(options.quietWait >= 0)) throw new Error('--quiet-wait must be a number of seconds >= 0')
+  if (options.tokens < options.connections) throw new Error('--tokens must be at least --connections (autocannon gives every connection a share)')
+  return options
+}

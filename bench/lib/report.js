@@ -1,0 +1,258 @@
+import { BUSY_MACHINE_CORES } from './measure.js'
+import { SCENARIOS } from './scenarios.js'
+import { TARGETS } from './targets.js'
+import { max, median } from './stats.js'
+
+/** Issue 6's targets: throughput ratios to the ceiling, and a memory bound under S3. */
+export const ISSUE_TARGETS = [
+  { scenario: 'S2', minRatio: 0.90, bestPeer: '0.40' },
+  { scenario: 'S3', minRatio: 0.50, bestPeer: '0.20' },
+  { scenario: 'S4', minRatio: 0.90, bestPeer: '0.37' },
+  { scenario: 'S5', minRatio: 0.80, bestPeer: '0.14' }
+]
+export const MAX_S3_RSS_MB = 120
+
+const MB = 2 ** 20
+const fixed = digits => value => value === null ? 'n/a' : value.toFixed(digits)
+const integer = value => value === null ? 'n/a' : Math.round(value).toLocaleString('en-US')
+const ratio = fixed(2)
+const ms = fixed(2)
+const us = fixed(1)
+const percent = value => value === null ? 'n/a' : `${Math.round(value * 100)}%`
+const mb = value => value === null ? 'n/a' : (value / MB).toFixed(1)
+
+function row (cells) {
+  return `| ${cells.join(' | ')} |`
+}
+
+function table (header, rows) {
+  return [row(header), row(header.map(() => '---')), ...rows.map(row)].join('\n')
+}
+
+/**
+ * Per target and scenario: medians over rounds, ratios to the ceiling taken within each round
+ * and then their median, and everything that went wrong in any round.
+ */
+export function summarise (runs, { targets, scenarios, rounds }) {
+  const summary = {}
+  for (const target of targets) {
+    summary[target] = {}
+    for (const scenario of scenarios) {
+      const records = runs[target][scenario]
+      const ceilings = records.map((_, round) => runs.ceiling?.[scenario]?.[round])
+      const ratios = records.map((record, round) => ceilings[round] === undefined || ceilings[round].rps === 0 ? null : record.rps / ceilings[round].rps)
+      // The same comparison by CPU cost: what the req/s ratio would be if both were CPU-bound.
+      const cpuRatios = records.map((record, round) => ceilings[round]?.cpuPerRequestUs == null || !record.cpuPerRequestUs ? null : ceilings[round].cpuPerRequestUs / record.cpuPerRequestUs)
+      const statuses = {}
+      for (const record of records) {
+        for (const [code, count] of Object.entries(record.statuses)) statuses[code] = (statuses[code] ?? 0) + count
+      }
+      summary[target][scenario] = {
+        rounds: records.length,
+        rps: median(records.map(record => record.rps)),
+        ratio: median(ratios),
+        cpuRatio: median(cpuRatios),
+        targetBusy: median(records.map(record => record.targetBusy)),
+        generatorBusy: median(records.map(record => record.generatorBusy)),
+        p50: median(records.map(record => record.p50)),
+        p99: median(records.map(record => record.p99)),
+        cpuPerRequestUs: median(records.map(record => record.cpuPerRequestUs)),
+        peakRss: median(records.map(record => record.peakRss)),
+        peakRssMax: max(records.map(record => record.peakRss)),
+        peakIsPerRun: records.every(record => record.peakIsPerRun),
+        statuses,
+        expected: records[0]?.expected,
+        completed: records.reduce((sum, record) => sum + record.completed, 0)
+      }
+    }
+  }
+  return summary
+}
+
+/** Every run that broke the scenario's contract: a wrong status, an error, a timeout, a token sent twice. */
+export function findViolations (runs) {
+  const violations = []
+  for (const [target, byScenario] of Object.entries(runs)) {
+    for (const [scenario, records] of Object.entries(byScenario)) {
+      records.forEach((record, index) => {
+        const where = `${target} ${scenario} round ${index + 1}`
+        if (record.unexpected > 0) {
+          const codes = Object.entries(record.statuses).map(([code, count]) => `${code}×${count}`).join(', ')
+          violations.push(`${where}: ${record.unexpected} of ${record.completed} responses were not ${record.expected} (${codes})`)
+        }
+        if (record.errors > 0 || record.timeouts > 0) violations.push(`${where}: ${record.errors} connection errors, ${record.timeouts} timeouts`)
+        if (record.poolSent > record.poolSize && record.poolSize > 0) violations.push(`${where}: ${record.poolSent - record.poolSize} requests reused a token`)
+        if (record.shortOfPool) violations.push(`${where}: stopped at the time cap after ${record.completed} of ${record.poolSize} tokens`)
+      })
+    }
+  }
+  return violations
+}
+
+/** For our service: each issue-6 target with ours and every peer, and whether ours meets it. */
+export function checkTargets (summary, targets) {
+  const authTargets = targets.filter(target => TARGETS[target].auth)
+  const checks = []
+  for (const { scenario, minRatio, bestPeer } of ISSUE_TARGETS) {
+    if (summary.ceiling === undefined || summary.ours?.[scenario] === undefined) continue
+    const values = Object.fromEntries(authTargets.map(target => [target, summary[target][scenario]?.ratio ?? null]))
+    const byCpu = summary.ours[scenario].cpuRatio
+    checks.push({ name: `${scenario} req/s ÷ ceiling`, goal: `>= ${minRatio.toFixed(2)}`, bestPeer, values, byCpu: ratio(byCpu), format: ratio, met: values.ours !== null && values.ours >= minRatio })
+  }
+  if (summary.ours?.S3 !== undefined) {
+    const values = Object.fromEntries(authTargets.map(target => [target, summary[target].S3?.peakRssMax ?? null]))
+    checks.push({ name: 'peak RSS under S3, MB (highest round)', goal: `<= ${MAX_S3_RSS_MB}`, bestPeer: '92-158', values, byCpu: '', format: mb, met: values.ours !== null && values.ours <= MAX_S3_RSS_MB * MB })
+  }
+  return checks
+}
+
+/**
+ * On a small machine autocannon can be the bottleneck: if the ceiling's process was far from busy
+ * while the generator was, req/s ratios near 1 say more about autocannon than about the target.
+ */
+function bottleneckNote (summary, scenarios) {
+  const ceiling = scenarios.map(scenario => summary.ceiling[scenario])
+  const targetBusy = median(ceiling.map(s => s.targetBusy))
+  const generatorBusy = median(ceiling.map(s => s.generatorBusy))
+  const intro = `Against the ceiling, the target process used ${percent(targetBusy)} of a core and autocannon ${percent(generatorBusy)} (medians over scenarios).`
+  if (targetBusy !== null && targetBusy < 0.85) {
+    return `${intro} The ceiling was not CPU-bound: the load generator set its pace, so a req/s ratio understates what auth costs ` +
+      'when the target is fast enough to keep up with autocannon. "ours by CPU cost" is the ceiling\'s CPU per request over ours: ' +
+      'the ratio the two would have if both were CPU-bound, and the harder of the two measures.'
+  }
+  return `${intro} "ours by CPU cost" is the ceiling's CPU per request over ours, the ratio if both were CPU-bound.`
+}
+
+function statusText (statuses) {
+  return Object.entries(statuses).map(([code, count]) => `${code}×${count.toLocaleString('en-US')}`).join(', ') || 'none'
+}
+
+function scenarioSection (scenario, summary, targets) {
+  const rows = targets.map(target => {
+    const s = summary[target][scenario]
+    const wrong = Object.entries(s.statuses).some(([code]) => Number(code) !== s.expected)
+    return [
+      TARGETS[target].label,
+      integer(s.rps),
+      summary.ceiling === undefined ? 'n/a' : ratio(s.ratio),
+      us(s.cpuPerRequestUs),
+      summary.ceiling === undefined ? 'n/a' : ratio(s.cpuRatio),
+      ms(s.p50),
+      ms(s.p99),
+      mb(s.peakRss),
+      `${percent(s.targetBusy)} / ${percent(s.generatorBusy)}`,
+      `${statusText(s.statuses)}${wrong ? ` **(expected ${s.expected} only)**` : ''}`
+    ]
+  })
+  return [
+    `### ${scenario}: ${SCENARIOS[scenario].title}`,
+    '',
+    table(['target', 'req/s', '× ceiling', 'CPU µs/req', '× ceiling by CPU', 'p50 ms', 'p99 ms', 'peak RSS MB', 'busy: target / autocannon', 'responses (all rounds)'], rows)
+  ].join('\n')
+}
+
+const disturbed = record => record.backgroundCores !== null && record.backgroundCores >= BUSY_MACHINE_CORES
+
+function roundsSection (runs, targets, scenarios, rounds) {
+  const header = ['target', 'scenario', ...Array.from({ length: rounds }, (_, round) => `round ${round + 1}`)]
+  const rows = []
+  for (const scenario of scenarios) {
+    for (const target of targets) {
+      rows.push([TARGETS[target].label, scenario, ...runs[target][scenario].map(record => `${integer(record.rps)}${disturbed(record) ? ' *' : ''}`)])
+    }
+  }
+  return table(header, rows)
+}
+
+/** How much of the machine other processes took while we measured: the caveat on every number. */
+function machineLoadSection (runs) {
+  const records = Object.values(runs).flatMap(byScenario => Object.values(byScenario).flat())
+  const background = records.map(record => record.backgroundCores)
+  const steal = records.map(record => record.stealCores)
+  const waited = records.reduce((sum, record) => sum + record.waitedForQuiet, 0)
+  const count = records.filter(disturbed).length
+  const cores = value => value === null ? 'n/a' : value.toFixed(2)
+  return [
+    `Other processes used a median of ${cores(median(background))} cores (highest ${cores(max(background))}) during the runs; ` +
+      `the hypervisor took a median of ${cores(median(steal))} cores (steal). ` +
+      `${count} of ${records.length} runs had other processes above ${BUSY_MACHINE_CORES} cores, marked * below` +
+      `${waited > 0 ? `; the driver waited ${Math.round(waited)} s in all for the machine to quieten` : ''}. ` +
+      'Disturbances hit targets alike only on average: trust the medians and the CPU-per-request figures over any single run.'
+  ].join('\n')
+}
+
+export function renderReport ({ runs, options, command, machine, revision, versions, startedAt, elapsedSeconds, tokenTtl }) {
+  const { targets, scenarios, rounds } = options
+  const summary = summarise(runs, options)
+  const violations = findViolations(runs)
+  const checks = checkTargets(summary, targets)
+  const authTargets = targets.filter(target => TARGETS[target].auth)
+  const perRunPeaks = targets.every(target => scenarios.every(scenario => summary[target][scenario].peakIsPerRun))
+
+  const lines = [
+    '# Benchmarks',
+    '',
+    `Generated by \`bench/run.js\` on ${startedAt.toISOString()} in ${Math.round(elapsedSeconds)} s. Rerun with the command below;`,
+    'numbers from another machine are not comparable with these, ratios roughly are.',
+    '',
+    '```sh',
+    command,
+    '```',
+    '',
+    '## Machine',
+    '',
+    `- CPU: ${machine.cpu}, ${machine.cores} cores; ${machine.memoryGb} GB memory`,
+    `- Node ${machine.node}; ${machine.os}`,
+    `- Service: ${revision}; ${versions.ours.join(', ')}`,
+    `- Peers (bench/package-lock.json): ${versions.peers.join(', ')}`,
+    `- Load: autocannon ${versions.autocannon} in its own process, ${options.connections} keep-alive connections, ` +
+      `${options.duration} s per run (S3: until ${options.tokens.toLocaleString('en-US')} distinct tokens are spent), ` +
+      `${rounds} round${rounds === 1 ? '' : 's'}, ${options.warmup} s warm-up per target`,
+    ''
+  ]
+
+  if (violations.length > 0) {
+    lines.push('## ⚠ VIOLATIONS', '', 'These runs broke their scenario\'s contract; their numbers measure something else.', '')
+    lines.push(...violations.map(violation => `- **${violation}**`), '')
+  }
+
+  if (checks.length > 0) {
+    lines.push('## Issue 6 targets', '')
+    lines.push('Ratios are a target\'s req/s over the ceiling\'s in the same round and scenario, then the median over rounds.', '')
+    lines.push(table(
+      ['measure', 'target', 'best peer (issue)', ...authTargets.map(target => TARGETS[target].label), 'ours meets it', 'ours by CPU cost'],
+      checks.map(check => [check.name, check.goal, check.bestPeer, ...authTargets.map(target => check.format(check.values[target])), check.met ? 'yes' : '**no**', check.byCpu])
+    ), '')
+    if (summary.ceiling !== undefined) lines.push(bottleneckNote(summary, scenarios), '')
+  } else if (!targets.includes('ceiling') || !targets.includes('ours')) {
+    lines.push('_Issue 6 targets not checked: they need both `ours` and `ceiling` among the targets._', '')
+  }
+
+  lines.push('## Results per scenario', '', 'Medians over rounds. CPU is the target process\'s own user + system time divided by the responses it sent.', '')
+  for (const scenario of scenarios) lines.push(scenarioSection(scenario, summary, targets), '')
+
+  lines.push('## req/s in each round', '', machineLoadSection(runs), '', roundsSection(runs, targets, scenarios, rounds), '')
+
+  lines.push(
+    '## How it was measured',
+    '',
+    '- A key server on 127.0.0.1 publishes OIDC discovery and a JWKS with one RSA-2048 key; every token is RS256, ' +
+      `issuer and audience as configured, valid for ${tokenTtl}. Every target gets the same ISSUER_BASE_URL and AUDIENCE.`,
+    '- S2 sends one token (scope `read:profile`) on every request; S4 one token with scope `read:messages`; S5 one token ' +
+      'whose header and claims are valid but whose signature was made by another key under the same `kid`.',
+    `- S3 sends ${options.tokens.toLocaleString('en-US')} tokens, each exactly once, from a pool signed for that round ` +
+      '(the targets live through all rounds, so a pool sent twice would meet the first round\'s cache). One cursor is shared by ' +
+      'all connections, so no token repeats within a run, by the same connection or another.',
+    '- Targets alternate scenario by scenario (the order of targets rotates each round), so drift on the machine hits all alike.',
+    '- Each target runs as its own node process with its stdout (our service\'s JSON log lines) going to /dev/null; ' +
+      'our service runs from `dist/` at its default log level (info) unless the command sets `--ours-env`, and logs every rejection. ' +
+      'The peers log nothing.',
+    '- Latency percentiles come from every response\'s own time; req/s is responses over the time from the first request to the last response.',
+    perRunPeaks
+      ? '- Peak RSS is VmHWM from /proc, reset before each run, so it belongs to that run.'
+      : '- Peak RSS is VmHWM from /proc; this kernel did not allow resetting it, so it is the highest since the target started.',
+    '- MB is 2^20 bytes.',
+    ''
+  )
+  return { markdown: lines.join('\n'), violations, checks }
+}

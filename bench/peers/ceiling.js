@@ -1,0 +1,17 @@
+// The ceiling: plain Fastify serving the same three routes with no auth at all. Every ratio in
+// the report is a target's throughput divided by this one's, measured in the same round. The
+// routes declare a response schema, as the service's do, so that Fastify serializes the same way
+// in both and the ratio measures auth alone.
+import Fastify from 'fastify'
+import { exitOnSignal, MESSAGES, settings } from './common.js'
+
+const { port, host } = settings()
+const app = Fastify()
+const schema = { response: { 200: { type: 'object', properties: { message: { type: 'string' } }, required: ['message'], additionalProperties: false } } }
+
+app.get('/api/public', { schema }, async () => MESSAGES.public)
+app.get('/api/private', { schema }, async () => MESSAGES.private)
+app.get('/api/private-scoped', { schema }, async () => MESSAGES.scoped)
+
+await app.listen({ port, host })
+exitOnSignal(() => app.close())

@@ -1,0 +1,131 @@
+// The load benchmark of issue 6: our service against its peers and a no-auth ceiling, on
+// loopback only. `node bench/run.js --help` lists the options. Progress goes to stderr; the
+// markdown report goes to stdout and to BENCHMARKS.md.
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { installCleanup } from './lib/cleanup.js'
+import { startKeyServer, TOKEN_TTL_SECONDS } from './lib/key-server.js'
+import { describeMachine, packageVersions, serviceRevision } from './lib/machine.js'
+import { measureRun, warmUp } from './lib/measure.js'
+import { HELP, parseOptions } from './lib/options.js'
+import { renderReport } from './lib/report.js'
+import { SCENARIOS } from './lib/scenarios.js'
+import { freePort, startTarget } from './lib/target-process.js'
+import { TARGETS } from './lib/targets.js'
+import { prepareTokens } from './lib/tokens.js'
+
+const REPO = fileURLToPath(new URL('../', import.meta.url))
+const log = line => process.stderr.write(`${line}\n`)
+
+/** The command as typed, with any BENCH_* variables that shaped it, so the report can be rerun. */
+function commandLine (argv) {
+  const variables = Object.entries(process.env)
+    .filter(([name]) => name.startsWith('BENCH_'))
+    .map(([name, value]) => `${name}=${value} `)
+    .join('')
+  const quoted = argv.map(arg => /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`)
+  return `${variables}node bench/run.js${quoted.map(arg => ` ${arg}`).join('')}`
+}
+
+function checkPrerequisites (targets) {
+  for (const name of targets) {
+    const target = TARGETS[name]
+    const ready = name === 'ours' ? existsSync(target.entry) : existsSync(join(REPO, 'bench', 'node_modules', 'fastify'))
+    if (!ready) throw new Error(`target ${name} needs ${target.needs}`)
+  }
+}
+
+async function startTargets (options, keyServer, cwd) {
+  const started = {}
+  for (const name of options.targets) {
+    const env = { ISSUER_BASE_URL: keyServer.issuer, AUDIENCE: keyServer.audience, ...(name === 'ours' ? options.oursEnv : {}) }
+    started[name] = { ...TARGETS[name], ...await startTarget({ name, ...TARGETS[name] }, { port: await freePort(), env, cwd }) }
+    log(`  ${name} listening on ${started[name].url} (pid ${started[name].pid})`)
+  }
+  return started
+}
+
+function progressLine (name, scenario, round, record) {
+  const flag = record.unexpected > 0 || record.errors > 0 || record.timeouts > 0 ? '  <-- UNEXPECTED RESPONSES' : ''
+  return `  round ${round + 1} ${scenario} ${name.padEnd(22)} ${Math.round(record.rps).toString().padStart(7)} req/s  ` +
+    `p50 ${record.p50?.toFixed(2)} ms  p99 ${record.p99?.toFixed(2)} ms  ` +
+    `cpu ${record.cpuPerRequestUs?.toFixed(1)} µs/req  rss ${(record.peakRss / 2 ** 20).toFixed(0)} MB  ` +
+    `others ${record.backgroundCores?.toFixed(2)} cores${flag}`
+}
+
+async function main () {
+  const argv = process.argv.slice(2)
+  const options = parseOptions(argv)
+  if (options.help) {
+    process.stdout.write(HELP)
+    return
+  }
+  installCleanup()
+  checkPrerequisites(options.targets)
+  const startedAt = new Date()
+  const workDir = mkdtempSync(join(tmpdir(), 'bench-'))
+  process.once('exit', () => rmSync(workDir, { recursive: true, force: true }))
+
+  const keyServer = await startKeyServer()
+  log(`key server: ${keyServer.issuer}`)
+  log(`signing ${(options.tokens * options.rounds).toLocaleString('en-US')} tokens for S3 ...`)
+  const tokens = prepareTokens(keyServer, { poolSize: options.tokens, rounds: options.rounds, dir: workDir })
+
+  log('starting targets ...')
+  const targets = await startTargets(options, keyServer, workDir)
+  for (const name of options.targets) {
+    log(`  warming up ${name} ...`)
+    await warmUp({ target: targets[name], tokens, warmupPool: tokens.warmupPool, options })
+  }
+
+  const runs = Object.fromEntries(options.targets.map(name => [name, Object.fromEntries(options.scenarios.map(s => [s, []]))]))
+  for (let round = 0; round < options.rounds; round++) {
+    // Rotate who goes first each round, so no target always follows the same neighbour.
+    const order = options.targets.map((_, i) => options.targets[(i + round) % options.targets.length])
+    for (const scenario of options.scenarios) {
+      for (const name of order) {
+        const record = await measureRun({ target: targets[name], scenario: SCENARIOS[scenario], tokens, poolFile: tokens.roundPools[round], options })
+        runs[name][scenario].push(record)
+        log(progressLine(name, scenario, round, record))
+      }
+    }
+  }
+
+  log('stopping targets ...')
+  for (const target of Object.values(targets)) await target.stop()
+  await keyServer.close()
+
+  const { markdown, violations, checks } = renderReport({
+    runs,
+    options,
+    command: commandLine(argv),
+    machine: describeMachine(),
+    revision: serviceRevision(),
+    versions: packageVersions(),
+    startedAt,
+    elapsedSeconds: (Date.now() - startedAt) / 1000,
+    tokenTtl: `${TOKEN_TTL_SECONDS / 3600} h`
+  })
+  process.stdout.write(`${markdown}\n`)
+  if (options.out !== '-') {
+    const file = resolve(REPO, options.out)
+    writeFileSync(file, `${markdown}\n`)
+    log(`report written to ${file}`)
+  }
+  if (violations.length > 0) {
+    log(`\n!!! ${violations.length} VIOLATION(S): some runs answered other than their scenario requires !!!`)
+    for (const violation of violations) log(`!!! ${violation}`)
+    process.exitCode = 2
+  }
+  if (options.check && checks.some(check => !check.met)) {
+    log('--check: our service misses at least one issue-6 target')
+    process.exitCode ||= 1
+  }
+}
+
+main().catch(error => {
+  process.stderr.write(`bench: ${error.message}\n`)
+  process.exit(1)
+})
