@@ -3,6 +3,8 @@ import { DuplicateToken, MalformedAuthorization, MissingToken, TokenInQuery } fr
 /** RFC 6750 section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
 const AUTHORIZATION = 'authorization'
+const SCHEME_END = /\s/
+const LEADING_SPACES = /^ +/
 
 /**
  * The bearer token of a request, or the rejection RFC 6750 asks for: no credentials (or another
@@ -18,11 +20,15 @@ export function readBearerToken (
   if (countAuthorizationHeaders(rawHeaders) > 1) throw new DuplicateToken()
   const inQuery = typeof query === 'object' && query !== null && 'access_token' in query
   if (authorization === undefined) throw inQuery ? new TokenInQuery() : new MissingToken()
-  const space = authorization.indexOf(' ')
-  const scheme = space === -1 ? authorization : authorization.slice(0, space)
+  // The scheme ends at the first white space of any kind, so `Bearer<TAB>token` is a malformed
+  // Bearer header (400), not some other scheme.
+  const end = authorization.search(SCHEME_END)
+  const scheme = end === -1 ? authorization : authorization.slice(0, end)
   if (scheme.toLowerCase() !== 'bearer') throw new MissingToken()
-  // RFC 7235 allows one or more spaces after the scheme; anything after the token is malformed.
-  const token = space === -1 ? '' : authorization.slice(space + 1).trimStart()
+  // RFC 7235 allows one or more spaces (SP only) after the scheme. Only spaces are skipped: a
+  // tab, a no-break space or other white space is malformed, never silently trimmed (trimStart
+  // did), so a proxy and this service cannot read two different tokens from one header.
+  const token = end === -1 ? '' : authorization.slice(end).replace(LEADING_SPACES, '')
   if (!B64TOKEN.test(token)) throw new MalformedAuthorization()
   if (inQuery) throw new DuplicateToken()
   return token

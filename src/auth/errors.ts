@@ -3,7 +3,11 @@ import createError from '@fastify/error'
 /** The RFC 6750 error a rejection reports in `WWW-Authenticate` (`missing`: no error attribute at all). */
 export type ChallengeKind = 'missing' | 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'unavailable'
 
-/** Base of every rejection the auth layer makes, so one error handler can recognise them. */
+/**
+ * Base of every rejection the auth layer makes, so one error handler can recognise them. Members
+ * are only declared: @fastify/error builds instances without running this constructor, so a field
+ * initializer here would never run (and left the class uncovered).
+ */
 export class AuthRejection extends Error {
   declare code: string
   declare statusCode: number
@@ -11,7 +15,7 @@ export class AuthRejection extends Error {
   declare challenge: string
   declare kind: ChallengeKind
   /** Seconds a client should wait before retrying, for 503s. */
-  retryAfter?: number
+  declare retryAfter?: number
 }
 
 export const REALM = 'api'

@@ -51,6 +51,8 @@ export interface TokenVerifierOptions {
 /** Far above any real access token, far below what would make parsing costly. */
 export const MAX_TOKEN_LENGTH = 8192
 const MAX_KID_LENGTH = 256
+/** The largest time a Date can hold, in ms either side of the epoch (ECMA-262, 21.4.1.1). */
+const MAX_DATE_MS = 8.64e15
 /** Rejections are small to recompute; keep few so junk tokens cannot hold much memory. */
 const MAX_REMEMBERED_REJECTIONS = 1024
 /** JWS compact serialization with a non-empty signature; JWE (5 parts) and unsigned tokens fail here. */
@@ -116,7 +118,9 @@ export class TokenVerifier {
 
   /** Cheap checks before any key lookup, so junk never reaches the key set or the crypto. */
   #readHeader (token: string): { alg: string, kid: string } {
-    if (token.length > MAX_TOKEN_LENGTH || !JWS_COMPACT.test(token)) throw this.#remember(token, new MalformedToken())
+    if (token.length > MAX_TOKEN_LENGTH || !JWS_COMPACT.test(token) || !token.split('.').every(isCanonicalBase64url)) {
+      throw this.#remember(token, new MalformedToken())
+    }
     const header = decodeSegment(token, 0)
     if (header === undefined) throw this.#remember(token, new MalformedToken())
     const { alg, kid } = header
@@ -126,6 +130,9 @@ export class TokenVerifier {
     if (typeof kid !== 'string' || kid === '' || kid.length > MAX_KID_LENGTH) {
       throw this.#remember(token, new UnsupportedTokenHeader())
     }
+    // We understand no critical extension (RFC 7515, 4.1.11), so any crit member makes the token
+    // invalid. fast-jwt checks crit too, but lets a falsy one (null, false, 0, "") through as absent.
+    if (Object.hasOwn(header, 'crit')) throw this.#remember(token, new UnsupportedCritical())
     return { alg, kid }
   }
 
@@ -143,6 +150,11 @@ export class TokenVerifier {
     } catch {
       throw this.#remember(token, new InvalidClaim())
     }
+    // fast-jwt only checks the claims it was asked to; route handlers trust AccessTokenClaims.
+    // A time no Date can hold (exp 1e400 parses as Infinity) is no NumericDate either.
+    if (!hasDeclaredClaimTypes(claims) || this.#hasUnrepresentableDate(claims)) {
+      throw this.#remember(token, new InvalidClaim())
+    }
     const verified: VerifiedToken = { claims, scopes, kid: key.kid, expiresAt: claims.exp * 1000 + this.#toleranceMs }
     this.#verified.set(token, verified)
     return verified
@@ -152,8 +164,15 @@ export class TokenVerifier {
     const code = (error as { code?: unknown } | null)?.code
     if (code === TokenError.codes.invalidClaimValue) return this.#remember(token, this.#claimValueRejection(token))
     const Rejection = typeof code === 'string' ? REJECTION_FOR_CODE[code] : undefined
-    // Not ours to judge (a bug, not a bad token): let the error handler log it as a 500.
-    if (Rejection === undefined) return error
+    if (Rejection === undefined) {
+      // fast-jwt words a failed exp or nbf check with Date#toISOString, which throws a RangeError
+      // for a time no Date can hold (exp -1e20, nbf 1e400): a bad claim in a signed token, not a bug.
+      if (error instanceof RangeError && this.#hasUnrepresentableDate(decodeSegment(token, 1))) {
+        return this.#remember(token, new InvalidClaim())
+      }
+      // Not ours to judge (a bug, not a bad token): let the error handler log it as a 500.
+      return error
+    }
     // Time will make a not-yet-valid token valid: never remember that verdict.
     if (Rejection === TokenNotYetValid) return new Rejection()
     return this.#remember(token, new Rejection())
@@ -168,10 +187,34 @@ export class TokenVerifier {
     return new InvalidClaim()
   }
 
+  /** An exp or nbf that, moved by the clock tolerance, falls outside the range of a Date. */
+  #hasUnrepresentableDate (claims: Record<string, unknown> | undefined): boolean {
+    return [claims?.exp, claims?.nbf].some(value =>
+      typeof value === 'number' && !(Math.abs(value * 1000) + this.#toleranceMs <= MAX_DATE_MS))
+  }
+
   #remember (token: string, rejection: AuthRejection): AuthRejection {
     this.#rejected.set(token, rejection)
     return rejection
   }
+}
+
+/**
+ * base64url has one spelling per byte string, but decoders ignore the unused low bits of the last
+ * character (and a lone trailing character): without this check one signed token has several
+ * spellings, each a "different" token to caches, logs and deny lists.
+ */
+function isCanonicalBase64url (segment: string): boolean {
+  return Buffer.from(segment, 'base64url').toString('base64url') === segment
+}
+
+/** The optional claims AccessTokenClaims declares, with the type it promises route handlers. */
+const DECLARED_CLAIM_TYPES: ReadonlyArray<[string, 'string' | 'number']> = [
+  ['sub', 'string'], ['iat', 'number'], ['azp', 'string'], ['gty', 'string'], ['jti', 'string']
+]
+
+function hasDeclaredClaimTypes (claims: AccessTokenClaims): boolean {
+  return DECLARED_CLAIM_TYPES.every(([claim, type]) => claims[claim] === undefined || typeof claims[claim] === type)
 }
 
 /** A JSON object from one base64url segment of a compact JWS, or undefined. */
