@@ -1,12 +1,13 @@
-import fastifyJwt, { type JwtHeader, type TokenOrHeader } from '@fastify/jwt'
+import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { readBearerToken } from '../src/auth/bearer.js'
-import { AlgorithmNotAllowed, bearerChallenge, InsufficientScope, MissingToken, UnsupportedTokenHeader } from '../src/auth/errors.js'
+import { bearerChallenge, InsufficientScope, MissingToken } from '../src/auth/errors.js'
 import { KeySet } from '../src/auth/key-set.js'
 import { routePolicy, type RouteAuthConfig, type RoutePolicy } from '../src/auth/route-policy.js'
 import { satisfies, validateScopeRequirement, type ScopeMode } from '../src/auth/scopes.js'
 import { TokenVerifier, type AccessTokenClaims, type VerifiedToken } from '../src/auth/token-verifier.js'
+import { verifierPerKey } from '../src/auth/verifier-per-key.js'
 
 export interface DeclaredRoute {
   method: string
@@ -55,35 +56,35 @@ export default fp(async function authPlugin (fastify) {
     onKeysRetired: kids => verifier.retire(kids)
   })
 
-  await fastify.register(fastifyJwt, {
-    // For anyone calling request.jwtVerify() by hand: the same pinned key set and policy.
-    secret: async (_request: FastifyRequest, token: TokenOrHeader) => {
-      // With `decode: { complete: true }` the callback always gets the whole decoded token.
-      const { kid, alg } = (token as { header: JwtHeader }).header
-      if (typeof kid !== 'string') throw new UnsupportedTokenHeader()
-      const key = await keySet.get(kid)
-      if (!(key.algorithms as string[]).includes(alg)) throw new AlgorithmNotAllowed()
-      return key.pem
-    },
-    decode: { complete: true },
-    verify: {
-      algorithms: settings.algorithms,
-      allowedIss: settings.issuer,
-      allowedAud: settings.audiences,
-      requiredClaims: ['exp', 'iss', 'aud'],
-      clockTolerance: settings.clockToleranceSeconds * 1000,
-      cache: false
-    }
-  })
+  // The verification policy, shared by @fastify/jwt and the per-key verifiers of the hot path.
+  const policy = {
+    algorithms: settings.algorithms,
+    allowedIss: settings.issuer,
+    allowedAud: settings.audiences,
+    requiredClaims: ['exp', 'iss', 'aud'],
+    clockTolerance: settings.clockToleranceSeconds * 1000,
+    cache: false
+  }
 
   const verifier = new TokenVerifier({
     keys: keySet,
-    verifySignature: (token, key) => fastify.jwt.verify<AccessTokenClaims>(token, { key: key.pem, algorithms: key.algorithms }),
+    verifySignature: verifierPerKey(policy),
     issuer: settings.issuer,
     audiences: settings.audiences,
     algorithms: settings.algorithms,
     clockToleranceSeconds: settings.clockToleranceSeconds,
     cacheSize: settings.tokenCacheSize
+  })
+
+  await fastify.register(fastifyJwt, {
+    // request.jwtVerify() by hand gets the whole policy too: the request's token goes through the
+    // same verifier as `authenticate` (and its rejections), then @fastify/jwt checks it again.
+    secret: async (request: FastifyRequest) => {
+      const verified = await verifier.verify(readBearerToken(request.headers, request.raw.rawHeaders, request.query))
+      return (await keySet.get(verified.kid)).pem
+    },
+    decode: { complete: true },
+    verify: policy
   })
 
   const authenticate: onRequestHookHandler = function authenticate (request, _reply, done) {

@@ -1,5 +1,5 @@
 import { LogController } from 'fastify'
-import type { DestinationStream, LoggerOptions } from 'pino'
+import { stdSerializers, type DestinationStream, type LoggerOptions } from 'pino'
 
 /** Where credentials could appear in a log object; pino replaces them before anything is written. */
 export const REDACTED_PATHS = [
@@ -27,6 +27,11 @@ export function loggerOptions (): LoggerOptions {
     level: 'info',
     redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
     serializers: {
+      // Fastify logs client errors with the raw request bytes (rawPacket), Authorization included.
+      err: (error: Error) => {
+        const { rawPacket: _rawPacket, ...serialized } = stdSerializers.err(error) as ReturnType<typeof stdSerializers.err> & { rawPacket?: unknown }
+        return serialized
+      },
       req: (request: { method: string, url: string, ip?: string }) => ({
         method: request.method,
         url: redactUrl(request.url),
