@@ -2,7 +2,7 @@ import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { readBearerToken } from '../src/auth/bearer.js'
-import { bearerChallenge, InsufficientScope, MissingToken } from '../src/auth/errors.js'
+import { bearerChallenge, InsufficientScope, MissingToken, serializedBody } from '../src/auth/errors.js'
 import { KeySet } from '../src/auth/key-set.js'
 import { routePolicy, type RouteAuthConfig, type RoutePolicy } from '../src/auth/route-policy.js'
 import { satisfies, validateScopeRequirement, type ScopeMode } from '../src/auth/scopes.js'
@@ -109,6 +109,7 @@ export default fp(async function authPlugin (fastify) {
     // Built once per route: the same rejection serves every refused request.
     const rejection = new InsufficientScope(mode === 'all' ? wanted : `any of: ${wanted}`)
     rejection.challenge = bearerChallenge('insufficient_scope', rejection.message, wanted)
+    rejection.body = serializedBody(rejection)
     return function checkScopes (request, _reply, done) {
       const token = request.accessToken
       if (token === null) done(new MissingToken())

@@ -1,7 +1,8 @@
 import { join } from 'node:path'
 import autoload from '@fastify/autoload'
 import type { FastifyInstance } from 'fastify'
-import { errorBody, errorHandler } from './error-handler.js'
+import { errorBody } from './error-body.js'
+import { errorHandler } from './error-handler.js'
 
 export interface AppOptions {
   /** Variables to use instead of process.env and `.env` (tests). */

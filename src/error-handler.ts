@@ -1,14 +1,6 @@
-import { STATUS_CODES } from 'node:http'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { AuthRejection } from './auth/errors.js'
-
-/** The one shape every error response has. */
-export interface ErrorBody {
-  statusCode: number
-  error: string
-  code: string
-  message: string
-}
+import { errorBody } from './error-body.js'
 
 /**
  * The one error handler: auth rejections get their RFC 6750 challenge, other client errors keep
@@ -26,10 +18,7 @@ export function errorHandler (error: FastifyError, request: FastifyRequest, repl
   if (error instanceof AuthRejection) {
     reply.header('www-authenticate', error.challenge)
     if (error.retryAfter !== undefined) reply.header('retry-after', error.retryAfter)
+    return reply.code(statusCode).type('application/json; charset=utf-8').send(error.body)
   }
   return reply.code(statusCode).send(errorBody(statusCode, code, error.message))
-}
-
-export function errorBody (statusCode: number, code: string, message: string): ErrorBody {
-  return { statusCode, error: STATUS_CODES[statusCode] as string, code, message }
 }

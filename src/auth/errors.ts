@@ -1,4 +1,5 @@
 import createError from '@fastify/error'
+import { errorBody } from '../error-body.js'
 
 /** The RFC 6750 error a rejection reports in `WWW-Authenticate` (`missing`: no error attribute at all). */
 export type ChallengeKind = 'missing' | 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'unavailable'
@@ -16,6 +17,13 @@ export class AuthRejection extends Error {
   declare kind: ChallengeKind
   /** Seconds a client should wait before retrying, for 503s. */
   declare retryAfter?: number
+  /** The JSON response body, serialized once per class (or per route for scope failures). */
+  declare body: string
+}
+
+/** The response body of a rejection, serialized once when the rejection is defined. */
+export function serializedBody (rejection: { statusCode: number, code: string, message: string }): string {
+  return JSON.stringify(errorBody(rejection.statusCode, rejection.code, rejection.message))
 }
 
 export const REALM = 'api'
@@ -51,6 +59,7 @@ function define (code: string, statusCode: number, kind: ChallengeKind, message:
   const Rejection = rejectionClass(code, message, statusCode)
   Rejection.prototype.kind = kind
   Rejection.prototype.challenge = bearerChallenge(kind, message)
+  Rejection.prototype.body = serializedBody({ statusCode, code, message })
   return Rejection
 }
 

@@ -205,8 +205,16 @@ export class TokenVerifier {
  * spellings, each a "different" token to caches, logs and deny lists.
  */
 function isCanonicalBase64url (segment: string): boolean {
-  return Buffer.from(segment, 'base64url').toString('base64url') === segment
+  // Only the last character can carry unused bits: 4 of them after 2 characters of a group, 2
+  // after 3. They must be zero. A lone trailing character encodes no whole byte at all.
+  const tail = segment.length % 4
+  if (tail === 0) return true
+  if (tail === 1) return false
+  const value = BASE64URL_ALPHABET.indexOf(segment[segment.length - 1])
+  return (value & (tail === 2 ? 0b1111 : 0b11)) === 0
 }
+
+const BASE64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 
 /** The optional claims AccessTokenClaims declares, with the type it promises route handlers. */
 const DECLARED_CLAIM_TYPES: ReadonlyArray<[string, 'string' | 'number']> = [
