@@ -57,7 +57,7 @@ export default fp(async function authPlugin (fastify) {
   })
 
   // The verification policy, shared by @fastify/jwt and the per-key verifiers of the hot path.
-  const policy = {
+  const verifyPolicy = {
     algorithms: settings.algorithms,
     allowedIss: settings.issuer,
     allowedAud: settings.audiences,
@@ -68,7 +68,7 @@ export default fp(async function authPlugin (fastify) {
 
   const verifier = new TokenVerifier({
     keys: keySet,
-    verifySignature: verifierPerKey(policy),
+    verifySignature: verifierPerKey(verifyPolicy),
     issuer: settings.issuer,
     audiences: settings.audiences,
     algorithms: settings.algorithms,
@@ -80,17 +80,21 @@ export default fp(async function authPlugin (fastify) {
     // request.jwtVerify() by hand gets the whole policy too: the request's token goes through the
     // same verifier as `authenticate` (and its rejections), then @fastify/jwt checks it again.
     secret: async (request: FastifyRequest) => {
-      const verified = await verifier.verify(readBearerToken(request.headers, request.raw.rawHeaders, request.query))
+      const verified = await verifyRequest(request)
       return (await keySet.get(verified.kid)).pem
     },
     decode: { complete: true },
-    verify: policy
+    verify: verifyPolicy
   })
+
+  function verifyRequest (request: FastifyRequest): VerifiedToken | Promise<VerifiedToken> {
+    return verifier.verify(readBearerToken(request.headers, request.raw.rawHeaders, request.query))
+  }
 
   const authenticate: onRequestHookHandler = function authenticate (request, _reply, done) {
     let verified: VerifiedToken | Promise<VerifiedToken>
     try {
-      verified = verifier.verify(readBearerToken(request.headers, request.raw.rawHeaders, request.query))
+      verified = verifyRequest(request)
     } catch (error) {
       done(error as Error)
       return
