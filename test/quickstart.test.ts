@@ -1,20 +1,13 @@
 // The quickstart's whole flow, offline: `npm start` with no issuer configured runs the API and the
 // local authorization server; tokens from its /oauth/token get 200, 401 and 403 as documented.
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { test } from 'tap'
+import { freePort } from './helpers/ports.js'
 import { DEV_CLIENT_SECRETS, DEV_USER } from '../src/issuer/dev-credentials.js'
 import { startServer } from '../src/server.js'
 
 const AUDIENCE = 'https://quickstarts/api'
 
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
 
 test('the quickstart against the embedded local issuer', async t => {
   const [apiPort, issuerPort] = [await freePort(), await freePort()]

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
 import { envSchema } from '../src/config.js'
 import { describeStartupError, startServer } from '../src/server.js'
 import { envFor } from './helpers/app.js'
 import { KeyServer } from './helpers/key-server.js'
+import { freePort } from './helpers/ports.js'
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
@@ -31,13 +31,6 @@ function runServer (env: Record<string, string>, onStdout?: (text: string, kill:
   })
 }
 
-async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise(resolve => server.close(resolve))
-  return port
-}
 
 test('startServer listens and serves the API against a configured issuer', async t => {
   const keys = await KeyServer.start()

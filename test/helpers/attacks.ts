@@ -1,11 +1,12 @@
 import { constants, sign as cryptoSign, type KeyObject } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
-import { connect, type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import type { Test } from 'tap'
 import type { LogCapture } from './app.js'
 import type { KeyServer } from './key-server.js'
 import type { RawResponse } from './raw-http.js'
+export { rawBytes } from './raw-http.js'
 
 /** What a rejection must look like: status, the exact WWW-Authenticate, the whole JSON body. */
 export interface Expected {
@@ -219,30 +220,3 @@ export function tokensOf (attacks: Attack[]): string[] {
   return attacks.flatMap(attack => attack.authorization === undefined ? [] : [attack.authorization.replace(/^\S+\s+/, '')])
 }
 
-/**
- * Sends header lines as raw bytes (rawRequest writes UTF-8; this can send a lone latin1 byte or a
- * control character) and parses the answer. An answer without a body (HEAD) parses the same.
- */
-export async function rawBytes (port: number, path: string, headerLines: Buffer[], method = 'GET'): Promise<RawResponse> {
-  const crlf = Buffer.from('\r\n')
-  const request = Buffer.concat([
-    Buffer.from(`${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n`),
-    ...headerLines.flatMap(line => [line, crlf]),
-    Buffer.from('Connection: close\r\n\r\n')
-  ])
-  const text = await new Promise<string>((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => { socket.write(request) })
-    let received = ''
-    socket.on('data', chunk => { received += chunk.toString('latin1') })
-    socket.on('end', () => resolve(received))
-    socket.on('error', reject)
-  })
-  const [head, ...rest] = text.split('\r\n\r\n')
-  const [statusLine, ...lines] = head.split('\r\n')
-  const headers: Record<string, string> = {}
-  for (const line of lines) {
-    const colon = line.indexOf(':')
-    headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim()
-  }
-  return { status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\r\n\r\n') }
-}
