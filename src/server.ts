@@ -2,26 +2,37 @@ import closeWithGrace from 'close-with-grace'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import app from './app.js'
-import { describeConfigError } from './config.js'
-import { startLocalIssuer } from './issuer/server.js'
+import { ConfigError, describeConfigError } from './config.js'
 import { loggingOptions } from './logger.js'
 
 export interface StartOptions {
   /** Variables to use instead of process.env and `.env` (tests). */
   env?: Record<string, string | undefined>
+  /**
+   * Whether a missing issuer may start the embedded development issuer (default true). Cluster
+   * workers say no: each would start its own issuer, with its own signing key, on the same port.
+   */
+  localIssuer?: boolean
 }
+
+/** Why `npm run start:cluster` refuses local issuer mode, and what to do instead. */
+export const CLUSTER_NEEDS_ISSUER = 'is required by start:cluster (each worker would start its own local issuer): ' +
+  'set ISSUER_BASE_URL or AUTH0_DOMAIN, or run `npm run issuer` and set ISSUER_BASE_URL=http://localhost:3011/ and AUDIENCE=https://quickstarts/api'
 
 /**
  * Builds, configures and starts the API; with no issuer configured, first starts the embedded
  * development issuer so the API's key fetch finds it.
  */
-export async function startServer ({ env }: StartOptions = {}): Promise<FastifyInstance> {
+export async function startServer ({ env, localIssuer = true }: StartOptions = {}): Promise<FastifyInstance> {
   const server = Fastify(loggingOptions())
   try {
     await server.register(fp(app), { env })
     server.log.level = server.config.LOG_LEVEL
     if (server.authSettings.localIssuer) {
+      if (!localIssuer) throw new ConfigError('ISSUER_BASE_URL', CLUSTER_NEEDS_ISSUER)
       const { LOCAL_ISSUER_PORT, LOCAL_ISSUER_CONFIG, LOCAL_ISSUER_KEY_DIR, NODE_ENV } = server.config
+      // Loaded only in local mode: a service pointed at a real issuer never carries its code.
+      const { startLocalIssuer } = await import('./issuer/server.js')
       const local = await startLocalIssuer({
         port: LOCAL_ISSUER_PORT,
         configPath: LOCAL_ISSUER_CONFIG,
@@ -50,10 +61,10 @@ export function describeStartupError (error: unknown): string | undefined {
 }
 
 /** The process entry point: start, and on SIGINT/SIGTERM stop accepting, drain, exit 0. */
-export async function main (): Promise<void> {
+export async function main (options: StartOptions = {}): Promise<void> {
   let server: FastifyInstance
   try {
-    server = await startServer()
+    server = await startServer(options)
   } catch (error) {
     const line = describeStartupError(error)
     process.stderr.write(`${line ?? `Start-up failed: ${(error as Error).message}`}\n`)
