@@ -6,7 +6,7 @@ import { bearerChallenge, InsufficientScope, MissingToken, serializedBody } from
 import { KeySet } from '../src/auth/key-set.js'
 import { routePolicy, type RouteAuthConfig, type RoutePolicy } from '../src/auth/route-policy.js'
 import { satisfies, validateScopeRequirement, type ScopeMode } from '../src/auth/scopes.js'
-import { TokenVerifier, type AccessTokenClaims, type VerifiedToken } from '../src/auth/token-verifier.js'
+import { TokenVerifier, type AccessTokenClaims, type TokenCacheStats, type VerifiedToken } from '../src/auth/token-verifier.js'
 import { verifierPerKey } from '../src/auth/verifier-per-key.js'
 
 export interface DeclaredRoute {
@@ -24,6 +24,8 @@ declare module 'fastify' {
     keySet: KeySet
     /** Every route with the policy the plugin enforces on it, in registration order. */
     declaredRoutes: DeclaredRoute[]
+    /** Verified-token cache hits and misses so far, for the metrics. */
+    tokenCacheStats: () => TokenCacheStats
   }
   interface FastifyRequest {
     /** The verified token with its scopes; null until `authenticate` accepts one. */
@@ -137,6 +139,7 @@ export default fp(async function authPlugin (fastify) {
   fastify.decorate('requireScopes', requireScopes)
   fastify.decorate('keySet', keySet)
   fastify.decorate('declaredRoutes', declaredRoutes)
+  fastify.decorate('tokenCacheStats', () => verifier.cacheStats())
 
   fastify.addHook('onReady', () => keySet.start())
   fastify.addHook('onClose', async () => keySet.close())

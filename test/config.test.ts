@@ -7,6 +7,7 @@ const base: Env = {
   HOST: '127.0.0.1',
   LOG_LEVEL: 'info',
   LOG_REQUESTS: false,
+  METRICS_ENABLED: false,
   ALGORITHMS: 'RS256',
   CLOCK_TOLERANCE: 5,
   LOCAL_ISSUER_PORT: 3011,

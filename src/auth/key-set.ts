@@ -35,6 +35,14 @@ export interface KeySetStatus {
   reason?: string
 }
 
+/** One fetch of the key set (discovery included), as told to a fetch observer such as the metrics. */
+export interface KeySetFetch {
+  ok: boolean
+  durationMs: number
+}
+
+export type KeySetFetchObserver = (fetch: KeySetFetch) => void
+
 /** Background refreshes start this far into the TTL, so steady-state requests never wait. */
 const REFRESH_AT = 0.8
 const FIRST_RETRY_MS = 500
@@ -58,6 +66,7 @@ export class KeySet {
   /** Aborts the fetch under way when the set closes. */
   #fetching: AbortController | undefined
   #closed = false
+  #fetchObserver: KeySetFetchObserver | undefined
   readonly #options: KeySetOptions
 
   constructor (options: KeySetOptions) {
@@ -92,6 +101,14 @@ export class KeySet {
     }
     if (this.#lastError !== undefined) status.reason = this.#lastError
     return status
+  }
+
+  /**
+   * Tells `observer` about every fetch that completes or fails (not one aborted by close()). Fetches
+   * are rare, so this is off the request path; an observer that throws is logged and ignored.
+   */
+  onFetch (observer: KeySetFetchObserver): void {
+    this.#fetchObserver = observer
   }
 
   /** Fetches the set now, sharing a fetch already under way. Never rejects. */
@@ -129,6 +146,7 @@ export class KeySet {
     const fetching = new AbortController()
     this.#fetching = fetching
     const limits = { timeoutMs, maxBytes, signal: fetching.signal }
+    const startedAt = performance.now()
     try {
       const uri = await this.#jwksUri(limits)
       const { keys, skipped } = parseKeySet(await fetchJson(uri, limits), this.#options.algorithms, this.#keys)
@@ -142,6 +160,7 @@ export class KeySet {
       log[changed ? 'info' : 'debug']({ jwksUri: uri, kids: [...keys.keys()] }, 'issuer key set loaded')
       this.#schedule(this.#options.ttlMs * REFRESH_AT)
       this.#scheduleExpiry()
+      this.#reportFetch(true, startedAt)
       // Last, once our own state is consistent: the callback is someone else's code.
       if (retired.length > 0) this.#options.onKeysRetired?.(retired)
     } catch (error) {
@@ -160,7 +179,19 @@ export class KeySet {
       }, ready
         ? 'could not refresh the issuer key set; still serving the last good set'
         : 'could not load the issuer key set; tokens cannot be verified until it loads')
+      this.#reportFetch(false, startedAt)
       this.#schedule(Math.min(this.#options.cooldownMs, FIRST_RETRY_MS * 2 ** (this.#failures - 1)))
+    }
+  }
+
+  #reportFetch (ok: boolean, startedAt: number): void {
+    const observer = this.#fetchObserver
+    if (observer === undefined) return
+    try {
+      observer({ ok, durationMs: performance.now() - startedAt })
+    } catch (error) {
+      // Watching must never change what the key set does.
+      this.#options.log.error({ err: error }, 'the key set fetch observer failed')
     }
   }
 

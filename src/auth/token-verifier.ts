@@ -37,6 +37,12 @@ export interface VerifiedToken {
 /** Checks signature and registered claims with one issuer key; throws fast-jwt's TokenError. */
 export type VerifySignature = (token: string, key: IssuerKey) => AccessTokenClaims
 
+/** How often verify() was answered from the verified-token cache, since the verifier was made. */
+export interface TokenCacheStats {
+  hits: number
+  misses: number
+}
+
 export interface TokenVerifierOptions {
   keys: { get: (kid: string) => IssuerKey | Promise<IssuerKey> }
   verifySignature: VerifySignature
@@ -85,6 +91,9 @@ export class TokenVerifier {
   readonly #verified: BoundedCache<VerifiedToken>
   readonly #rejected: BoundedCache<AuthRejection>
   readonly #toleranceMs: number
+  // Plain counters, read when metrics are scraped: one increment per call, nothing allocated.
+  #hits = 0
+  #misses = 0
 
   constructor (options: TokenVerifierOptions) {
     this.#options = options
@@ -97,9 +106,13 @@ export class TokenVerifier {
   verify (token: string): VerifiedToken | Promise<VerifiedToken> {
     const known = this.#verified.get(token)
     if (known !== undefined) {
-      if (known.expiresAt > Date.now()) return known
+      if (known.expiresAt > Date.now()) {
+        this.#hits++
+        return known
+      }
       this.#verified.delete(token)
     }
+    this.#misses++
     const rejection = this.#rejected.get(token)
     if (rejection !== undefined) throw rejection
     const { alg, kid } = this.#readHeader(token)
@@ -107,6 +120,11 @@ export class TokenVerifier {
     return key instanceof Promise
       ? key.then(loaded => this.#verifyWith(token, alg, loaded))
       : this.#verifyWith(token, alg, key)
+  }
+
+  /** Verified-token cache hits and misses so far (a miss is any call the cache did not answer). */
+  cacheStats (): TokenCacheStats {
+    return { hits: this.#hits, misses: this.#misses }
   }
 
   /** Forgets every verdict reached with these keys: their tokens must be checked again. */

@@ -1,0 +1,39 @@
+import fp from 'fastify-plugin'
+import { collectDefaultMetrics, Registry } from 'prom-client'
+import { AuthRejection } from '../src/auth/errors.js'
+import { authMetrics } from '../src/metrics/auth-metrics.js'
+import { httpMetrics } from '../src/metrics/http-metrics.js'
+
+/**
+ * `/metrics` in Prometheus text format, when METRICS_ENABLED is on. Off by default, and then this
+ * plugin adds nothing at all: no hook, no route. Each process has its own registry (in cluster
+ * mode, each worker answers for itself).
+ */
+export default fp(async function metrics (fastify) {
+  if (!fastify.config.METRICS_ENABLED) return
+
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const requests = httpMetrics(registry)
+  const auth = authMetrics(registry, {
+    keySetStatus: () => fastify.keySet.status(),
+    tokenCacheStats: fastify.tokenCacheStats
+  })
+  fastify.keySet.onFetch(auth.keySetFetched)
+
+  // Hooks added here reach every route registered after this plugin: the routes/ tree and the docs.
+  fastify.addHook('onResponse', (request, reply, done) => {
+    requests.observe(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime)
+    done()
+  })
+  fastify.addHook('onError', (_request, _reply, error, done) => {
+    // Only our own rejections: their codes are a fixed set, so the label stays bounded.
+    if (error instanceof AuthRejection) auth.rejected(error.code)
+    done()
+  })
+
+  fastify.get('/metrics', { config: { auth: false }, schema: { hide: true } }, async (_request, reply) => {
+    reply.type(registry.contentType)
+    return registry.metrics()
+  })
+}, { name: 'metrics', dependencies: ['env', 'auth'] })
