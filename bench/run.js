@@ -32,7 +32,7 @@ function commandLine (argv) {
 function checkPrerequisites (targets) {
   for (const name of targets) {
     const target = TARGETS[name]
-    const ready = name === 'ours' ? existsSync(target.entry) : existsSync(join(REPO, 'bench', 'node_modules', 'fastify'))
+    const ready = target.ours ? existsSync(target.entry) : existsSync(join(REPO, 'bench', 'node_modules', 'fastify'))
     if (!ready) throw new Error(`target ${name} needs ${target.needs}`)
   }
 }
@@ -40,7 +40,8 @@ function checkPrerequisites (targets) {
 async function startTargets (options, keyServer, cwd) {
   const started = {}
   for (const name of options.targets) {
-    const env = { ISSUER_BASE_URL: keyServer.issuer, AUDIENCE: keyServer.audience, ...(name === 'ours' ? options.oursEnv : {}) }
+    const target = TARGETS[name]
+    const env = { ISSUER_BASE_URL: keyServer.issuer, AUDIENCE: keyServer.audience, ...target.env, ...(target.ours ? options.oursEnv : {}) }
     started[name] = { ...TARGETS[name], ...await startTarget({ name, ...TARGETS[name] }, { port: await freePort(), env, cwd }) }
     log(`  ${name} listening on ${started[name].url} (pid ${started[name].pid})`)
   }

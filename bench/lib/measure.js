@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { runLoad } from './load.js'
-import { cpuMicros, machineCpuMicros, peakRssBytes, resetPeakRss } from './proc-stats.js'
+import { cpuMicros, machineCpuMicros, peakRssBytes, processTree, resetPeakRss } from './proc-stats.js'
 import { expectedStatus } from './scenarios.js'
 
 const SETTLE_MS = 300 // lets the previous run's sockets close and garbage settle before the next
@@ -50,12 +50,14 @@ export async function measureRun ({ target, scenario, tokens, poolFile, options 
     Object.assign(plan, { poolFile, amount: options.tokens, capSeconds: Math.max(10, options.duration * 4) })
   }
   const waitedForQuiet = options.quietWait > 0 ? await waitForQuietMachine(options.quietWait) : 0
-  const peakIsPerRun = resetPeakRss(target.pid)
+  // A cluster target is its primary and its workers: measure them all (they stay put during a run).
+  const pids = target.processTree ? processTree(target.pid) : [target.pid]
+  const peakIsPerRun = pids.map(resetPeakRss).every(Boolean)
   const machineBefore = machineCpuMicros()
   const startedAt = performance.now()
-  const cpuBefore = cpuMicros(target.pid)
+  const cpuBefore = sumOrNull(pids.map(cpuMicros))
   const load = await runLoad(plan)
-  const cpuAfter = cpuMicros(target.pid)
+  const cpuAfter = sumOrNull(pids.map(cpuMicros))
   const machineAfter = machineCpuMicros()
   const wallUs = (performance.now() - startedAt) * 1000
   const expected = expectedStatus(scenario, target)
@@ -74,10 +76,15 @@ export async function measureRun ({ target, scenario, tokens, poolFile, options 
     backgroundCores: machineBefore === null || cpuUs === null ? null : (machineAfter.busy - machineBefore.busy - cpuUs - load.generatorCpuUs) / wallUs,
     stealCores: machineBefore === null ? null : (machineAfter.steal - machineBefore.steal) / wallUs,
     waitedForQuiet,
-    peakRss: peakRssBytes(target.pid),
+    // Summed over a cluster's processes: each holds its own copy of the service.
+    peakRss: sumOrNull(pids.map(peakRssBytes)),
     peakIsPerRun,
     shortOfPool: scenario.pool && load.completed < options.tokens
   }
+}
+
+function sumOrNull (values) {
+  return values.some(value => value === null) ? null : values.reduce((sum, value) => sum + value, 0)
 }
 
 /** Unmeasured load touching every path a scenario will use, so the JIT has warmed up on all. */

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
 import { SCENARIO_NAMES } from './scenarios.js'
-import { TARGET_NAMES } from './targets.js'
+import { DEFAULT_TARGET_NAMES, TARGET_NAMES } from './targets.js'
 
 export const HELP = `Usage: node bench/run.js [options]
 
@@ -11,7 +11,7 @@ Options (each also settable through the environment variable shown):
   --warmup <s>         seconds of mixed, unmeasured load per target at start     BENCH_WARMUP    [2]
   --tokens <n>         distinct tokens per round for S3                          BENCH_TOKENS    [10000]
   --targets <list>     comma-separated: ${TARGET_NAMES.join(', ')}
-                                                                                 BENCH_TARGETS   [all]
+                       (ours-cluster-* only when named)                         BENCH_TARGETS   [${DEFAULT_TARGET_NAMES.join(',')}]
   --scenarios <list>   comma-separated: ${SCENARIO_NAMES.join(', ')}
                                                                                  BENCH_SCENARIOS [all]
   --quiet-wait <s>     before each run, wait up to this long for other processes
@@ -24,6 +24,7 @@ Options (each also settable through the environment variable shown):
   --help
 
 Quick run: node bench/run.js --duration 2 --rounds 1 --targets ours,ceiling
+Cluster, 1 vs 2 workers: node bench/run.js --targets ours-cluster-1,ours-cluster-2 --scenarios S2 --out -
 `
 
 function positiveInteger (name, value) {
@@ -79,7 +80,7 @@ export function parseOptions (argv, env = process.env) {
     connections: positiveInteger('connections', pick('connections', 'BENCH_CONNECTIONS', '50')),
     warmup: Number(pick('warmup', 'BENCH_WARMUP', '2')),
     tokens: positiveInteger('tokens', pick('tokens', 'BENCH_TOKENS', '10000')),
-    targets: list('targets', pick('targets', 'BENCH_TARGETS', TARGET_NAMES.join(',')), TARGET_NAMES),
+    targets: list('targets', pick('targets', 'BENCH_TARGETS', DEFAULT_TARGET_NAMES.join(',')), TARGET_NAMES),
     scenarios: list('scenarios', pick('scenarios', 'BENCH_SCENARIOS', SCENARIO_NAMES.join(',')), SCENARIO_NAMES),
     quietWait: Number(pick('quiet-wait', 'BENCH_QUIET_WAIT', '1')),
     oursEnv: environmentPairs(values['ours-env'] ?? []),

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 
 /**
  * What the benchmark reads about a target from Linux's /proc without touching the target:
@@ -34,6 +34,25 @@ function statusField (pid, name) {
   } catch {
     return null
   }
+}
+
+/**
+ * The process and all its descendants (a cluster's primary and workers), from each thread's
+ * `children` file (Linux >= 3.5). Where that cannot be read, just the process.
+ */
+export function processTree (pid) {
+  const pids = [pid]
+  for (let i = 0; i < pids.length; i++) {
+    try {
+      for (const task of readdirSync(`/proc/${pids[i]}/task`)) {
+        const children = readFileSync(`/proc/${pids[i]}/task/${task}/children`, 'utf8').trim()
+        if (children !== '') pids.push(...children.split(/\s+/).map(Number))
+      }
+    } catch {
+      // The process exited, or this kernel has no children files: measure what was found.
+    }
+  }
+  return pids
 }
 
 /** The highest resident set size since the process started or since the last resetPeakRss. */

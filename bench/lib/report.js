@@ -151,6 +151,31 @@ function scenarioSection (scenario, summary, targets) {
   ].join('\n')
 }
 
+/**
+ * Our service under the cluster module with one worker and with two, side by side. On a machine
+ * with few cores autocannon competes with the workers for them: the busy columns show who got what.
+ */
+function clusterSection (summary, scenarios) {
+  const [one, two] = ['ours-cluster-1', 'ours-cluster-2'].map(target => summary[target])
+  const rows = scenarios.map(scenario => [
+    scenario,
+    integer(one[scenario].rps),
+    integer(two[scenario].rps),
+    one[scenario].rps > 0 ? ratio(two[scenario].rps / one[scenario].rps) : 'n/a',
+    us(one[scenario].cpuPerRequestUs),
+    us(two[scenario].cpuPerRequestUs),
+    `${percent(one[scenario].targetBusy)} / ${percent(one[scenario].generatorBusy)}`,
+    `${percent(two[scenario].targetBusy)} / ${percent(two[scenario].generatorBusy)}`
+  ])
+  return [
+    '## Cluster: 1 worker against 2',
+    '',
+    'Medians over rounds. CPU and busy figures cover the primary and its workers together (100% is one core).',
+    '',
+    table(['scenario', 'req/s, 1 worker', 'req/s, 2 workers', '2 ÷ 1', 'CPU µs/req, 1', 'CPU µs/req, 2', 'busy 1: service / autocannon', 'busy 2: service / autocannon'], rows)
+  ].join('\n')
+}
+
 const disturbed = record => record.backgroundCores !== null && record.backgroundCores >= BUSY_MACHINE_CORES
 
 function roundsSection (runs, targets, scenarios, rounds) {
@@ -230,6 +255,8 @@ export function renderReport ({ runs, options, command, machine, revision, versi
 
   lines.push('## Results per scenario', '', 'Medians over rounds. CPU is the target process\'s own user + system time divided by the responses it sent.', '')
   for (const scenario of scenarios) lines.push(scenarioSection(scenario, summary, targets), '')
+
+  if (targets.includes('ours-cluster-1') && targets.includes('ours-cluster-2')) lines.push(clusterSection(summary, scenarios), '')
 
   lines.push('## req/s in each round', '', machineLoadSection(runs), '', roundsSection(runs, targets, scenarios, rounds), '')
 

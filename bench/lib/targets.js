@@ -6,7 +6,10 @@ const repo = new URL('../../', import.meta.url)
 /**
  * The servers under load. Each is started as its own node process, given the same environment
  * (PORT, HOST, ISSUER_BASE_URL, AUDIENCE), and answers the same three routes.
- * `auth: false` marks the ceiling, which answers 200 whatever the token.
+ * `auth: false` marks the ceiling, which answers 200 whatever the token. `ours: true` marks our
+ * service in any form (built from dist/, given --ours-env). `env` is the target's own extra
+ * environment; `processTree` measures CPU and memory over the process and its children (the
+ * cluster's workers); `optIn` keeps a target out of the default list.
  */
 export const TARGETS = {
   ours: {
@@ -14,8 +17,13 @@ export const TARGETS = {
     // The process entry point, as `npm start` runs it.
     entry: fileURLToPath(new URL('dist/src/main.js', repo)),
     needs: 'the built service: run `npm run build` first',
-    auth: true
+    auth: true,
+    ours: true
   },
+  // Our service under Node's cluster module (`npm run start:cluster`): the primary hands
+  // connections to the workers. One worker against two shows what a second process buys.
+  'ours-cluster-1': clusterTarget(1),
+  'ours-cluster-2': clusterTarget(2),
   ceiling: {
     label: 'fastify, no auth (ceiling)',
     entry: fileURLToPath(new URL('peers/ceiling.js', bench)),
@@ -42,4 +50,19 @@ export const TARGETS = {
   }
 }
 
+function clusterTarget (workers) {
+  return {
+    label: `ours, cluster of ${workers} worker${workers === 1 ? '' : 's'}`,
+    entry: fileURLToPath(new URL('dist/src/cluster-main.js', repo)),
+    needs: 'the built service: run `npm run build` first',
+    auth: true,
+    ours: true,
+    env: { WORKERS: String(workers) },
+    processTree: true,
+    optIn: true
+  }
+}
+
 export const TARGET_NAMES = Object.keys(TARGETS)
+/** What runs when --targets is not given: the issue-6 comparison, without the opt-in cluster runs. */
+export const DEFAULT_TARGET_NAMES = TARGET_NAMES.filter(name => !TARGETS[name].optIn)
