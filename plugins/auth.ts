@@ -93,33 +93,46 @@ export default fp(async function authPlugin (fastify) {
     return verifier.verify(readBearerToken(request.headers, request.raw.rawHeaders, request.query))
   }
 
-  const authenticate: onRequestHookHandler = function authenticate (request, _reply, done) {
-    let verified: VerifiedToken | Promise<VerifiedToken>
-    try {
-      verified = verifyRequest(request)
-    } catch (error) {
-      done(error as Error)
-      return
-    }
-    if (verified instanceof Promise) {
-      verified.then(token => { accept(request, token); done() }, done)
-    } else {
-      accept(request, verified)
-      done()
-    }
-  }
-
-  function requireScopes (scopes: string[], { mode = 'all' }: { mode?: ScopeMode } = {}): preHandlerHookHandler {
+  /** A route's scope check: the requirement, and the one rejection that serves every refusal. */
+  function scopeCheck (scopes: string[], mode: ScopeMode): (token: VerifiedToken) => InstanceType<typeof InsufficientScope> | undefined {
     const requirement = validateScopeRequirement(scopes, mode)
     const wanted = requirement.scopes.join(' ')
-    // Built once per route: the same rejection serves every refused request.
     const rejection = new InsufficientScope(mode === 'all' ? wanted : `any of: ${wanted}`)
     rejection.challenge = bearerChallenge('insufficient_scope', rejection.message, wanted)
     rejection.body = serializedBody(rejection)
+    return token => satisfies(token.scopes, requirement) ? undefined : rejection
+  }
+
+  /**
+   * The onRequest hook: a verified token, and the route's scopes when it declares some. Checking
+   * scopes here rather than in a later preHandler refuses before the body is read, and saves a
+   * hook stage on every request.
+   */
+  function authenticationHook (check?: (token: VerifiedToken) => Error | undefined): onRequestHookHandler {
+    const finish = (request: FastifyRequest, token: VerifiedToken, done: (error?: Error) => void): void => {
+      accept(request, token)
+      done(check?.(token))
+    }
+    return function authenticate (request, _reply, done) {
+      let verified: VerifiedToken | Promise<VerifiedToken>
+      try {
+        verified = verifyRequest(request)
+      } catch (error) {
+        done(error as Error)
+        return
+      }
+      if (verified instanceof Promise) verified.then(token => { finish(request, token, done) }, done)
+      else finish(request, verified, done)
+    }
+  }
+
+  const authenticate = authenticationHook()
+
+  function requireScopes (scopes: string[], { mode = 'all' }: { mode?: ScopeMode } = {}): preHandlerHookHandler {
+    const check = scopeCheck(scopes, mode)
     return function checkScopes (request, _reply, done) {
       const token = request.accessToken
-      if (token === null) done(new MissingToken())
-      else done(satisfies(token.scopes, requirement) ? undefined : rejection)
+      done(token === null ? new MissingToken() : check(token))
     }
   }
 
@@ -128,10 +141,10 @@ export default fp(async function authPlugin (fastify) {
     const policy = routePolicy(route.config?.auth, `${String(route.method)} ${route.url}`)
     declaredRoutes.push({ method: String(route.method), url: route.url, policy })
     if (policy.kind === 'public') return
-    route.onRequest = [authenticate, ...asArray(route.onRequest)]
-    if (policy.kind === 'scopes') {
-      route.preHandler = [requireScopes([...policy.requirement.scopes], policy.requirement), ...asArray(route.preHandler)]
-    }
+    const hook = policy.kind === 'scopes'
+      ? authenticationHook(scopeCheck([...policy.requirement.scopes], policy.requirement.mode))
+      : authenticate
+    route.onRequest = [hook, ...asArray(route.onRequest)]
   })
 
   fastify.decorateRequest('accessToken', null)
