@@ -24,29 +24,19 @@ export const TARGETS = {
   // connections to the workers. One worker against two shows what a second process buys.
   'ours-cluster-1': clusterTarget(1),
   'ours-cluster-2': clusterTarget(2),
-  ceiling: {
-    label: 'fastify, no auth (ceiling)',
-    entry: fileURLToPath(new URL('peers/ceiling.js', bench)),
+  ceiling: peer('fastify, no auth (ceiling)', 'ceiling.js', false),
+  'express-oauth2': peer('express + express-oauth2-jwt-bearer', 'express-oauth2-jwt-bearer.js'),
+  'fastify-jwt-jwks': peer('fastify + fastify-jwt-jwks', 'fastify-jwt-jwks.js'),
+  'fastify-jwt-get-jwks': peer('fastify + @fastify/jwt + get-jwks (verify cache on)', 'fastify-jwt-get-jwks.js')
+}
+
+/** A comparison server in bench/peers/, run with bench/'s own packages. */
+function peer (label, file, auth = true) {
+  return {
+    label,
+    entry: fileURLToPath(new URL(`peers/${file}`, bench)),
     needs: 'the comparison servers\' packages: run `npm ci --prefix bench` first',
-    auth: false
-  },
-  'express-oauth2': {
-    label: 'express + express-oauth2-jwt-bearer',
-    entry: fileURLToPath(new URL('peers/express-oauth2-jwt-bearer.js', bench)),
-    needs: 'the comparison servers\' packages: run `npm ci --prefix bench` first',
-    auth: true
-  },
-  'fastify-jwt-jwks': {
-    label: 'fastify + fastify-jwt-jwks',
-    entry: fileURLToPath(new URL('peers/fastify-jwt-jwks.js', bench)),
-    needs: 'the comparison servers\' packages: run `npm ci --prefix bench` first',
-    auth: true
-  },
-  'fastify-jwt-get-jwks': {
-    label: 'fastify + @fastify/jwt + get-jwks (verify cache on)',
-    entry: fileURLToPath(new URL('peers/fastify-jwt-get-jwks.js', bench)),
-    needs: 'the comparison servers\' packages: run `npm ci --prefix bench` first',
-    auth: true
+    auth
   }
 }
 
