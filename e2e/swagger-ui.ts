@@ -1,7 +1,6 @@
 // `npm run test:e2e`: Swagger UI in a real headless Chromium against the real service, offline.
 // Not part of `npm test`: it needs Debian's chromium (`apt-get install -y chromium`).
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -9,6 +8,7 @@ import { chromium, type Browser, type Page } from 'playwright-core'
 import { DEV_AUDIENCE, DEV_CLIENT_SECRETS, SCOPED_CLIENT } from '../src/issuer/dev-credentials.js'
 import { requestClientCredentialsToken } from '../src/issuer/token-client.js'
 import { startServer } from '../src/server.js'
+import { freePort } from '../test/helpers/ports.js'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 /** Headless, and quiet: no GPU, no QUIC, no calls home of any kind. */
@@ -22,14 +22,6 @@ const ENDPOINTS = ['/api/public', '/api/private', '/api/private-scoped']
 function check (condition: boolean, what: string): void {
   if (!condition) throw new Error(`FAILED: ${what}`)
   process.stdout.write(`ok - ${what}\n`)
-}
-
-async function freePort (): Promise<number> {
-  const probe = createServer()
-  await new Promise<void>(resolve => probe.listen(0, '127.0.0.1', resolve))
-  const { port } = probe.address() as { port: number }
-  await new Promise(resolve => probe.close(resolve))
-  return port
 }
 
 /** Expands an operation, presses "Try it out" then "Execute", and reads the status shown. */
