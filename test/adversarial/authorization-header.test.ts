@@ -136,6 +136,16 @@ t.test('the token sent twice', async t => {
   await overHttp(t, [['the query alone', [], REJECTED.IN_QUERY]], `/api/private?access_token=${valid}`)
   await overHttp(t, [['the query twice', [], REJECTED.IN_QUERY]], `/api/private?access_token=${valid}&access_token=${valid}`)
   await overHttp(t, [['an empty query parameter and the header', [`Authorization: Bearer ${valid}`], REJECTED.DUPLICATE]], '/api/private?access_token=')
+  await t.test('a header just accepted earns no pass when it comes twice, or with the query', async t => {
+    // The service remembers the last header it read; the request's other credentials are still
+    // checked every time.
+    const alone = [`Authorization: Bearer ${valid}`]
+    t.equal((await rawRequest(port, '/api/private', alone)).status, 200)
+    assertRejected(t, await rawRequest(port, '/api/private', [...alone, ...alone]), REJECTED.DUPLICATE)
+    assertRejected(t, await rawRequest(port, `/api/private?access_token=${valid}`, alone), REJECTED.DUPLICATE)
+    assertRejected(t, await rawRequest(port, '/api/private?access_token=x', alone), REJECTED.DUPLICATE)
+    t.equal((await rawRequest(port, '/api/private', alone)).status, 200)
+  })
   await t.test('inject: the header given as a list of two values', async t => {
     // light-my-request sends one raw header per value of a list; its types only declare strings.
     const headers = { authorization: [`Bearer ${valid}`, `Bearer ${valid}`] } as unknown as Record<string, string>
