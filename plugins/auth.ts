@@ -2,11 +2,11 @@ import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { readBearerToken } from '../src/auth/bearer.js'
-import { bearerChallenge, InsufficientScope, MissingToken, serializedBody } from '../src/auth/errors.js'
+import { AuthRejection, bearerChallenge, InsufficientScope, MissingToken, serializedBody } from '../src/auth/errors.js'
 import { KeySet } from '../src/auth/key-set.js'
 import { routePolicy, type RouteAuthConfig, type RoutePolicy } from '../src/auth/route-policy.js'
 import { satisfies, validateScopeRequirement, type ScopeMode } from '../src/auth/scopes.js'
-import { TokenVerifier, type AccessTokenClaims, type TokenCacheStats, type VerifiedToken } from '../src/auth/token-verifier.js'
+import { TokenVerifier, type AccessTokenClaims, type TokenCacheStats, type Verdict, type VerifiedToken } from '../src/auth/token-verifier.js'
 import { verifierPerKey } from '../src/auth/verifier-per-key.js'
 
 export interface DeclaredRoute {
@@ -82,14 +82,16 @@ export default fp(async function authPlugin (fastify) {
     // request.jwtVerify() by hand gets the whole policy too: the request's token goes through the
     // same verifier as `authenticate` (and its rejections), then @fastify/jwt checks it again.
     secret: async (request: FastifyRequest) => {
-      const verified = await verifyRequest(request)
-      return (await keySet.get(verified.kid)).pem
+      const verdict = await verifyRequest(request)
+      if (verdict instanceof AuthRejection) throw verdict
+      return (await keySet.get(verdict.kid)).pem
     },
     decode: { complete: true },
     verify: verifyPolicy
   })
 
-  function verifyRequest (request: FastifyRequest): VerifiedToken | Promise<VerifiedToken> {
+  /** The request's verdict; a request with no usable bearer token throws its rejection. */
+  function verifyRequest (request: FastifyRequest): Verdict | Promise<Verdict> {
     return verifier.verify(readBearerToken(request.headers, request.raw.rawHeaders, request.query))
   }
 
@@ -109,20 +111,24 @@ export default fp(async function authPlugin (fastify) {
    * hook stage on every request.
    */
   function authenticationHook (check?: (token: VerifiedToken) => Error | undefined): onRequestHookHandler {
-    const finish = (request: FastifyRequest, token: VerifiedToken, done: (error?: Error) => void): void => {
-      accept(request, token)
-      done(check?.(token))
+    const finish = (request: FastifyRequest, verdict: Verdict, done: (error?: Error) => void): void => {
+      if (verdict instanceof AuthRejection) {
+        done(verdict)
+        return
+      }
+      accept(request, verdict)
+      done(check?.(verdict))
     }
     return function authenticate (request, _reply, done) {
-      let verified: VerifiedToken | Promise<VerifiedToken>
+      let verdict: Verdict | Promise<Verdict>
       try {
-        verified = verifyRequest(request)
+        verdict = verifyRequest(request)
       } catch (error) {
         done(error as Error)
         return
       }
-      if (verified instanceof Promise) verified.then(token => { finish(request, token, done) }, done)
-      else finish(request, verified, done)
+      if (verdict instanceof Promise) verdict.then(settled => { finish(request, settled, done) }, done)
+      else finish(request, verdict, done)
     }
   }
 

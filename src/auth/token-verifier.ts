@@ -1,9 +1,8 @@
 import { TokenError } from 'fast-jwt'
 import type { AsymmetricAlgorithm } from './algorithms.js'
 import {
-  AlgorithmNotAllowed, InvalidClaim, InvalidSignature, MalformedToken, MissingClaim, TokenExpired,
-  TokenNotYetValid, UnsupportedCritical, UnsupportedTokenHeader, WrongAudience, WrongIssuer,
-  type AuthRejection
+  AlgorithmNotAllowed, AuthRejection, InvalidClaim, InvalidSignature, MalformedToken, MissingClaim, TokenExpired,
+  TokenNotYetValid, UnsupportedCritical, UnsupportedTokenHeader, WrongAudience, WrongIssuer
 } from './errors.js'
 import type { IssuerKey } from './jwks.js'
 import { grantedScopes } from './scopes.js'
@@ -33,6 +32,13 @@ export interface VerifiedToken {
   /** Epoch ms after which the token is expired, clock tolerance included. */
   expiresAt: number
 }
+
+/**
+ * What verify() decides: the verified token, or the rejection that refuses it. Rejections are
+ * returned, not thrown: a flood of one bad token is answered from memory, and a throw would cost
+ * more than everything else on that path.
+ */
+export type Verdict = VerifiedToken | AuthRejection
 
 /** Checks signature and registered claims with one issuer key; throws fast-jwt's TokenError. */
 export type VerifySignature = (token: string, key: IssuerKey) => AccessTokenClaims
@@ -102,8 +108,11 @@ export class TokenVerifier {
     this.#toleranceMs = options.clockToleranceSeconds * 1000
   }
 
-  /** Synchronous for cached verdicts and known keys; a promise only while a key is fetched. */
-  verify (token: string): VerifiedToken | Promise<VerifiedToken> {
+  /**
+   * Synchronous for cached verdicts and known keys; a promise only while a key is fetched. Only a
+   * failure that is no verdict on the token (a bug) is thrown.
+   */
+  verify (token: string): Verdict | Promise<Verdict> {
     const known = this.#verified.get(token)
     if (known !== undefined) {
       if (known.expiresAt > Date.now()) {
@@ -114,12 +123,17 @@ export class TokenVerifier {
     }
     this.#misses++
     const rejection = this.#rejected.get(token)
-    if (rejection !== undefined) throw rejection
-    const { alg, kid } = this.#readHeader(token)
-    const key = this.#options.keys.get(kid)
-    return key instanceof Promise
-      ? key.then(loaded => this.#verifyWith(token, alg, loaded))
-      : this.#verifyWith(token, alg, key)
+    if (rejection !== undefined) return rejection
+    // The checks below throw their rejections; they are turned into verdicts here, in one place.
+    try {
+      const { alg, kid } = this.#readHeader(token)
+      const key = this.#options.keys.get(kid)
+      return key instanceof Promise
+        ? key.then(loaded => this.#verifyWith(token, alg, loaded)).catch(asVerdict)
+        : this.#verifyWith(token, alg, key)
+    } catch (error) {
+      return asVerdict(error)
+    }
   }
 
   /** Verified-token cache hits and misses so far (a miss is any call the cache did not answer). */
@@ -215,6 +229,12 @@ export class TokenVerifier {
     this.#rejected.set(token, rejection)
     return rejection
   }
+}
+
+/** A thrown rejection as a verdict; anything else is rethrown (a bug, for the error handler). */
+function asVerdict (error: unknown): AuthRejection {
+  if (error instanceof AuthRejection) return error
+  throw error
 }
 
 /**

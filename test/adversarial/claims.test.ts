@@ -198,5 +198,5 @@ t.test('a RangeError that no unrepresentable date explains is still a bug (500),
     cacheSize: 10
   })
   t.throws(() => verifier.verify(keys.sign()), bug)
-  t.throws(() => verifier.verify(keys.signRaw(keys.claims({ exp: -1e20 }))), { code: 'AUTH_INVALID_CLAIM' })
+  t.match(verifier.verify(keys.signRaw(keys.claims({ exp: -1e20 }))), { code: 'AUTH_INVALID_CLAIM' }, 'a rejection is returned, not thrown')
 })
