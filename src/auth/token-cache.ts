@@ -33,3 +33,34 @@ export class BoundedCache<V> {
     this.#entries.clear()
   }
 }
+
+/**
+ * Admission to the verified-token cache: a token gets in on its second verification. A token used
+ * once (a flood of distinct tokens, or a user's token seen a single time) then never pushes out
+ * the tokens that are being reused, and holds no memory once its request is answered. A reused
+ * token pays one extra verification in its lifetime. Only a small number is kept per token, and
+ * all are forgotten when `capacity` is reached: a mistaken match merely admits a token early.
+ */
+export class SecondSighting {
+  readonly #seen = new Set<number>()
+  constructor (readonly capacity: number) {}
+
+  /** True when this token was offered before (since the last reset): cache it now. */
+  admit (token: string): boolean {
+    const print = fingerprint(token)
+    if (this.#seen.delete(print)) return true
+    if (this.#seen.size >= this.capacity) this.#seen.clear()
+    this.#seen.add(print)
+    return false
+  }
+}
+
+/**
+ * 30 bits from the token's last characters: the end of a signature, which differs between any two
+ * tokens. 30 bits keep the number a small integer, which V8 stores in the Set without boxing.
+ */
+function fingerprint (token: string): number {
+  let print = 0
+  for (let i = Math.max(0, token.length - 8); i < token.length; i++) print = (print * 31 + token.charCodeAt(i)) & 0x3fffffff
+  return print
+}

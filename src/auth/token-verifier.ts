@@ -6,7 +6,7 @@ import {
 } from './errors.js'
 import type { IssuerKey } from './jwks.js'
 import { grantedScopes } from './scopes.js'
-import { BoundedCache } from './token-cache.js'
+import { BoundedCache, SecondSighting } from './token-cache.js'
 
 /** The claims of an access token we accept; exp, iss and aud are always present and checked. */
 export interface AccessTokenClaims {
@@ -87,14 +87,15 @@ const REJECTION_FOR_CODE: Record<string, new () => AuthRejection> = {
 }
 
 /**
- * Turns a bearer token into verified claims, or a rejection. Verified tokens are remembered until
- * they expire, and repeated bad tokens are refused from memory, so the common cases cost one map
- * lookup. Only verdicts that cannot change with time are remembered: a token that is not valid
+ * Turns a bearer token into verified claims, or a rejection. A token verified a second time is
+ * remembered until it expires, and repeated bad tokens are refused from memory, so the common
+ * cases cost one map lookup. Only verdicts that cannot change with time are remembered: a token that is not valid
  * yet is checked again, and every verdict tied to a key is forgotten when that key leaves the set.
  */
 export class TokenVerifier {
   readonly #options: TokenVerifierOptions
   readonly #verified: BoundedCache<VerifiedToken>
+  readonly #admission: SecondSighting
   readonly #rejected: BoundedCache<AuthRejection>
   readonly #toleranceMs: number
   // Plain counters, read when metrics are scraped: one increment per call, nothing allocated.
@@ -104,6 +105,7 @@ export class TokenVerifier {
   constructor (options: TokenVerifierOptions) {
     this.#options = options
     this.#verified = new BoundedCache(options.cacheSize)
+    this.#admission = new SecondSighting(options.cacheSize)
     this.#rejected = new BoundedCache(Math.min(options.cacheSize, MAX_REMEMBERED_REJECTIONS))
     this.#toleranceMs = options.clockToleranceSeconds * 1000
   }
@@ -188,7 +190,7 @@ export class TokenVerifier {
       throw this.#remember(token, new InvalidClaim())
     }
     const verified: VerifiedToken = { claims, scopes, kid: key.kid, expiresAt: claims.exp * 1000 + this.#toleranceMs }
-    this.#verified.set(token, verified)
+    if (this.#admission.admit(token)) this.#verified.set(token, verified)
     return verified
   }
 
