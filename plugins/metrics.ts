@@ -1,8 +1,5 @@
 import fp from 'fastify-plugin'
-import { collectDefaultMetrics, Registry } from 'prom-client'
 import { AuthRejection } from '../src/auth/errors.js'
-import { authMetrics } from '../src/metrics/auth-metrics.js'
-import { httpMetrics } from '../src/metrics/http-metrics.js'
 
 /**
  * `/metrics` in Prometheus text format, when METRICS_ENABLED is on. Off by default, and then this
@@ -12,6 +9,10 @@ import { httpMetrics } from '../src/metrics/http-metrics.js'
 export default fp(async function metrics (fastify) {
   if (!fastify.config.METRICS_ENABLED) return
 
+  // Loaded only when enabled: prom-client and the metric definitions cost memory in every process.
+  const [{ collectDefaultMetrics, Registry }, { authMetrics }, { httpMetrics }] = await Promise.all([
+    import('prom-client'), import('../src/metrics/auth-metrics.js'), import('../src/metrics/http-metrics.js')
+  ])
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   const requests = httpMetrics(registry)

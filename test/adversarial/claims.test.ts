@@ -173,7 +173,9 @@ t.test('a token remembered as verified still expires on time', async t => {
   // At least a second ahead, so the first call is surely in time.
   const exp = Math.floor(Date.now() / 1000) + 2
   const authorization = `Bearer ${keys.sign({ exp })}`
-  t.equal((await strict.inject({ url: '/api/private', headers: { authorization } })).statusCode, 200, 'valid, and now cached')
+  for (let use = 0; use < 2; use++) {
+    t.equal((await strict.inject({ url: '/api/private', headers: { authorization } })).statusCode, 200, 'valid (cached on its second use)')
+  }
   await new Promise(resolve => setTimeout(resolve, exp * 1000 - Date.now() + 50))
   for (let round = 0; round < 2; round++) {
     assertRejected(t, await strict.inject({ url: '/api/private', headers: { authorization } }), REJECTED.EXPIRED)
