@@ -11,7 +11,7 @@ Options (each also settable through the environment variable shown):
   --warmup <s>         seconds of mixed, unmeasured load per target at start     BENCH_WARMUP    [2]
   --tokens <n>         distinct tokens per round for S3                          BENCH_TOKENS    [10000]
   --targets <list>     comma-separated: ${TARGET_NAMES.join(', ')}
-                       (ours-cluster-* only when named)                         BENCH_TARGETS   [${DEFAULT_TARGET_NAMES.join(',')}]
+                       (ours-cluster-*, ours-log-* only when named)             BENCH_TARGETS   [${DEFAULT_TARGET_NAMES.join(',')}]
   --scenarios <list>   comma-separated: ${SCENARIO_NAMES.join(', ')}
                                                                                  BENCH_SCENARIOS [all]
   --quiet-wait <s>     before each run, wait up to this long for other processes
@@ -25,6 +25,7 @@ Options (each also settable through the environment variable shown):
 
 Quick run: node bench/run.js --duration 2 --rounds 1 --targets ours,ceiling
 Cluster, 1 vs 2 workers: node bench/run.js --targets ours-cluster-1,ours-cluster-2 --scenarios S2 --out -
+What logging costs: node bench/run.js --targets ours,ours-log-requests,ours-log-warn,ceiling --scenarios S1,S2,S5
 `
 
 function positiveInteger (name, value) {

@@ -176,6 +176,32 @@ function clusterSection (summary, scenarios) {
   ].join('\n')
 }
 
+const LOGGING_TARGETS = ['ours-log-requests', 'ours-log-warn']
+
+/**
+ * What logging costs: our service at its default (a line per rejection, none per request) against
+ * the same service with a line per request, and with no rejection lines, in the same rounds.
+ */
+function loggingSection (summary, scenarios, targets) {
+  const variants = LOGGING_TARGETS.filter(target => targets.includes(target))
+  const rows = scenarios.map(scenario => [
+    scenario,
+    `${integer(summary.ours[scenario].rps)} (${us(summary.ours[scenario].cpuPerRequestUs)} µs)`,
+    ...variants.map(target => {
+      const { rps, cpuPerRequestUs } = summary[target][scenario]
+      const share = summary.ours[scenario].rps > 0 ? ratio(rps / summary.ours[scenario].rps) : 'n/a'
+      return `${integer(rps)} (${us(cpuPerRequestUs)} µs), ${share} of default`
+    })
+  ])
+  return [
+    '## What logging costs',
+    '',
+    'Medians over rounds: req/s, with CPU per request in brackets. The default logs one line per rejection and none per accepted request.',
+    '',
+    table(['scenario', 'ours (default: LOG_LEVEL=info)', ...variants.map(target => TARGETS[target].label)], rows)
+  ].join('\n')
+}
+
 const disturbed = record => record.backgroundCores !== null && record.backgroundCores >= BUSY_MACHINE_CORES
 
 function roundsSection (runs, targets, scenarios, rounds) {
@@ -257,6 +283,7 @@ export function renderReport ({ runs, options, command, machine, revision, versi
   for (const scenario of scenarios) lines.push(scenarioSection(scenario, summary, targets), '')
 
   if (targets.includes('ours-cluster-1') && targets.includes('ours-cluster-2')) lines.push(clusterSection(summary, scenarios), '')
+  if (targets.includes('ours') && LOGGING_TARGETS.some(target => targets.includes(target))) lines.push(loggingSection(summary, scenarios, targets), '')
 
   lines.push('## req/s in each round', '', machineLoadSection(runs), '', roundsSection(runs, targets, scenarios, rounds), '')
 

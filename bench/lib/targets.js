@@ -12,18 +12,15 @@ const repo = new URL('../../', import.meta.url)
  * cluster's workers); `optIn` keeps a target out of the default list.
  */
 export const TARGETS = {
-  ours: {
-    label: 'ours',
-    // The process entry point, as `npm start` runs it.
-    entry: fileURLToPath(new URL('dist/src/main.js', repo)),
-    needs: 'the built service: run `npm run build` first',
-    auth: true,
-    ours: true
-  },
+  ours: service('ours'),
   // Our service under Node's cluster module (`npm run start:cluster`): the primary hands
   // connections to the workers. One worker against two shows what a second process buys.
   'ours-cluster-1': clusterTarget(1),
   'ours-cluster-2': clusterTarget(2),
+  // Our service with another logging setting, to measure what logging costs against `ours` (the
+  // default: no line per request, a line per rejection).
+  'ours-log-requests': loggingTarget('ours, a line per request too (LOG_REQUESTS=true)', { LOG_REQUESTS: 'true' }),
+  'ours-log-warn': loggingTarget('ours, rejections not logged (LOG_LEVEL=warn)', { LOG_LEVEL: 'warn' }),
   ceiling: peer('fastify, no auth (ceiling)', 'ceiling.js', false),
   'express-oauth2': peer('express + express-oauth2-jwt-bearer', 'express-oauth2-jwt-bearer.js'),
   'fastify-jwt-jwks': peer('fastify + fastify-jwt-jwks', 'fastify-jwt-jwks.js'),
@@ -42,17 +39,29 @@ function peer (label, file, auth = true) {
 
 function clusterTarget (workers) {
   return {
-    label: `ours, cluster of ${workers} worker${workers === 1 ? '' : 's'}`,
+    ...service(`ours, cluster of ${workers} worker${workers === 1 ? '' : 's'}`),
     entry: fileURLToPath(new URL('dist/src/cluster-main.js', repo)),
-    needs: 'the built service: run `npm run build` first',
-    auth: true,
-    ours: true,
     env: { WORKERS: String(workers) },
     processTree: true,
     optIn: true
   }
 }
 
+/** Our service as `npm start` runs it: the process entry point, built from dist/. */
+function service (label) {
+  return {
+    label,
+    entry: fileURLToPath(new URL('dist/src/main.js', repo)),
+    needs: 'the built service: run `npm run build` first',
+    auth: true,
+    ours: true
+  }
+}
+
+function loggingTarget (label, env) {
+  return { ...service(label), env, optIn: true }
+}
+
 export const TARGET_NAMES = Object.keys(TARGETS)
-/** What runs when --targets is not given: the issue-6 comparison, without the opt-in cluster runs. */
+/** What runs when --targets is not given: the issue-6 comparison, without the opt-in cluster and logging runs. */
 export const DEFAULT_TARGET_NAMES = TARGET_NAMES.filter(name => !TARGETS[name].optIn)
