@@ -89,8 +89,9 @@ const REJECTION_FOR_CODE: Record<string, new () => AuthRejection> = {
 /**
  * Turns a bearer token into verified claims, or a rejection. A token verified a second time is
  * remembered until it expires, and repeated bad tokens are refused from memory, so the common
- * cases cost one map lookup. Only verdicts that cannot change with time are remembered: a token that is not valid
- * yet is checked again, and every verdict tied to a key is forgotten when that key leaves the set.
+ * cases cost one map lookup. Only verdicts that cannot change with time are remembered: a token
+ * that is not valid yet is checked again, and every verdict tied to a key is forgotten when that
+ * key leaves the set.
  */
 export class TokenVerifier {
   readonly #options: TokenVerifierOptions
