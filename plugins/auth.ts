@@ -2,11 +2,11 @@ import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { readBearerToken } from '../src/auth/bearer.js'
-import { AuthRejection, bearerChallenge, InsufficientScope, MissingToken, serializedBody } from '../src/auth/errors.js'
+import { bearerChallenge, InsufficientScope, MissingToken, serializedBody } from '../src/auth/errors.js'
 import { KeySet } from '../src/auth/key-set.js'
 import { routePolicy, type RouteAuthConfig, type RoutePolicy } from '../src/auth/route-policy.js'
 import { satisfies, validateScopeRequirement, type ScopeMode } from '../src/auth/scopes.js'
-import { TokenVerifier, type AccessTokenClaims, type TokenCacheStats, type Verdict, type VerifiedToken } from '../src/auth/token-verifier.js'
+import { TokenVerifier, VerifiedToken, type AccessTokenClaims, type TokenCacheStats, type Verdict } from '../src/auth/token-verifier.js'
 import { verifierPerKey } from '../src/auth/verifier-per-key.js'
 
 export interface DeclaredRoute {
@@ -83,7 +83,7 @@ export default fp(async function authPlugin (fastify) {
     // same verifier as `authenticate` (and its rejections), then @fastify/jwt checks it again.
     secret: async (request: FastifyRequest) => {
       const verdict = await verifyRequest(request)
-      if (verdict instanceof AuthRejection) throw verdict
+      if (!(verdict instanceof VerifiedToken)) throw verdict
       return (await keySet.get(verdict.kid)).pem
     },
     decode: { complete: true },
@@ -112,7 +112,7 @@ export default fp(async function authPlugin (fastify) {
    */
   function authenticationHook (check?: (token: VerifiedToken) => Error | undefined): onRequestHookHandler {
     const finish = (request: FastifyRequest, verdict: Verdict, done: (error?: Error) => void): void => {
-      if (verdict instanceof AuthRejection) {
+      if (!(verdict instanceof VerifiedToken)) {
         done(verdict)
         return
       }

@@ -1,6 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import Fastify, { type FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import type { Logger } from 'pino'
 import app from './app.js'
 import { ConfigError, describeConfigError } from './config.js'
 import { loggingOptions } from './logger.js'
@@ -75,5 +76,8 @@ export async function main (options: StartOptions = {}): Promise<void> {
     if (err !== undefined) server.log.error({ err }, 'closing after an unexpected error')
     else server.log.info({ signal }, 'shutting down')
     await server.close()
+    // close-with-grace exits next: let the log lines still being written reach stdout first.
+    // (Fastify types its logger as the common subset; ours is pino, which can flush.)
+    await new Promise<void>(resolve => { (server.log as Logger).flush(() => { resolve() }) })
   })
 }

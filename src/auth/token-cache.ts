@@ -37,9 +37,10 @@ export class BoundedCache<V> {
 /**
  * Admission to the verified-token cache: a token gets in on its second verification. A token used
  * once (a flood of distinct tokens, or a user's token seen a single time) then never pushes out
- * the tokens that are being reused, and holds no memory once its request is answered. A reused
- * token pays one extra verification in its lifetime. Only a small number is kept per token, and
- * all are forgotten when `capacity` is reached: a mistaken match merely admits a token early.
+ * the tokens that are being reused, and leaves only a small number behind, not its claims. A
+ * reused token pays one extra verification in its lifetime. All numbers are forgotten when
+ * `capacity` is reached. Two tokens that share a number (rare) may be admitted a use early or a
+ * use late: either way only a token that passed every check is ever cached.
  */
 export class SecondSighting {
   readonly #seen = new Set<number>()
@@ -56,8 +57,8 @@ export class SecondSighting {
 }
 
 /**
- * 30 bits from the token's last characters: the end of a signature, which differs between any two
- * tokens. 30 bits keep the number a small integer, which V8 stores in the Set without boxing.
+ * 30 bits from the token's last characters: the end of its signature, which almost surely differs
+ * between two tokens. 30 bits keep the number a small integer, which V8 stores without boxing.
  */
 function fingerprint (token: string): number {
   let print = 0

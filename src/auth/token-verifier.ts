@@ -25,12 +25,18 @@ export interface AccessTokenClaims {
   [claim: string]: unknown
 }
 
-export interface VerifiedToken {
-  claims: AccessTokenClaims
-  scopes: ReadonlySet<string>
-  kid: string
-  /** Epoch ms after which the token is expired, clock tolerance included. */
-  expiresAt: number
+/**
+ * A token that passed every check. Only the verifier makes these, so callers accept on
+ * `instanceof VerifiedToken` (a positive proof) rather than on "not a rejection".
+ */
+export class VerifiedToken {
+  constructor (
+    readonly claims: AccessTokenClaims,
+    readonly scopes: ReadonlySet<string>,
+    readonly kid: string,
+    /** Epoch ms after which the token is expired, clock tolerance included. */
+    readonly expiresAt: number
+  ) {}
 }
 
 /**
@@ -112,8 +118,8 @@ export class TokenVerifier {
   }
 
   /**
-   * Synchronous for cached verdicts and known keys; a promise only while a key is fetched. Only a
-   * failure that is no verdict on the token (a bug) is thrown.
+   * Synchronous for cached verdicts and known keys; a promise only while a key is fetched. A
+   * failure that is no verdict on the token (a bug) is thrown, or rejects the promise.
    */
   verify (token: string): Verdict | Promise<Verdict> {
     const known = this.#verified.get(token)
@@ -127,7 +133,7 @@ export class TokenVerifier {
     this.#misses++
     const rejection = this.#rejected.get(token)
     if (rejection !== undefined) return rejection
-    // The checks below throw their rejections; they are turned into verdicts here, in one place.
+    // The checks below throw their rejections; asVerdict turns them into verdicts.
     try {
       const { alg, kid } = this.#readHeader(token)
       const key = this.#options.keys.get(kid)
@@ -190,7 +196,7 @@ export class TokenVerifier {
     if (!hasDeclaredClaimTypes(claims) || this.#hasUnrepresentableDate(claims)) {
       throw this.#remember(token, new InvalidClaim())
     }
-    const verified: VerifiedToken = { claims, scopes, kid: key.kid, expiresAt: claims.exp * 1000 + this.#toleranceMs }
+    const verified = new VerifiedToken(claims, scopes, key.kid, claims.exp * 1000 + this.#toleranceMs)
     if (this.#admission.admit(token)) this.#verified.set(token, verified)
     return verified
   }

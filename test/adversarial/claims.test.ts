@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
-import { TokenVerifier } from '../../src/auth/token-verifier.js'
+import { UnknownKey } from '../../src/auth/errors.js'
+import { TokenVerifier, VerifiedToken } from '../../src/auth/token-verifier.js'
 import { buildApp, envFor, LogCapture } from '../helpers/app.js'
 import { KeyServer } from '../helpers/key-server.js'
 import { assertCleanLogs, assertRejected, assertStillServes, REJECTED, signText, throwAll, tokensOf, type Attack } from '../helpers/attacks.js'
@@ -173,13 +174,31 @@ t.test('a token remembered as verified still expires on time', async t => {
   // At least a second ahead, so the first call is surely in time.
   const exp = Math.floor(Date.now() / 1000) + 2
   const authorization = `Bearer ${keys.sign({ exp })}`
-  for (let use = 0; use < 2; use++) {
+  for (let use = 0; use < 3; use++) {
     t.equal((await strict.inject({ url: '/api/private', headers: { authorization } })).statusCode, 200, 'valid (cached on its second use)')
   }
+  t.equal(strict.tokenCacheStats().hits, 1, 'the third use was answered from the cache')
   await new Promise(resolve => setTimeout(resolve, exp * 1000 - Date.now() + 50))
   for (let round = 0; round < 2; round++) {
     assertRejected(t, await strict.inject({ url: '/api/private', headers: { authorization } }), REJECTED.EXPIRED)
   }
+})
+
+t.test('while a key is fetched, a refusal comes back as a verdict and a bug as a rejected promise', async t => {
+  const verifierWith = (failure: Error): TokenVerifier => new TokenVerifier({
+    keys: { get: async () => { throw failure } },
+    verifySignature: () => { throw new Error('never reached') },
+    issuer: keys.issuer,
+    audiences: [keys.audience],
+    algorithms: ['RS256'],
+    clockToleranceSeconds: 5,
+    cacheSize: 10
+  })
+  const refused = await verifierWith(new UnknownKey()).verify(keys.sign())
+  t.match(refused, { code: 'AUTH_UNKNOWN_KEY' })
+  t.notOk(refused instanceof VerifiedToken)
+  const bug = new Error('a bug in the key set')
+  await t.rejects(async () => await verifierWith(bug).verify(keys.sign()), bug)
 })
 
 t.test('nothing leaked, nothing broke', async t => {
