@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
 import { envSchema } from '../src/config.js'
@@ -16,12 +16,17 @@ function inheritedEnv (): Record<string, string | undefined> {
   return inherited
 }
 
-/** Runs src/main.ts as `npm start` would (under tap's TypeScript loader), with only these variables. */
-function runServer (env: Record<string, string>, onStdout?: (text: string, kill: () => void) => void) {
-  const child = spawn(process.execPath, [...process.execArgv, MAIN], {
+/** Starts src/main.ts as `npm start` would (under tap's TypeScript loader), with only these variables. */
+function spawnService (env: Record<string, string>): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, [...process.execArgv, MAIN], {
     env: { ...inheritedEnv(), ...env },
     cwd: fileURLToPath(new URL('./fixtures/empty-dir/', import.meta.url))
   })
+}
+
+/** Runs the service to its end, collecting what it printed. */
+function runServer (env: Record<string, string>, onStdout?: (text: string, kill: () => void) => void) {
+  const child = spawnService(env)
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', chunk => { stdout += chunk; onStdout?.(stdout, () => child.kill('SIGTERM')) })
@@ -93,10 +98,7 @@ test('the process: a log reader that stops reading never stalls the service', as
   const keys = await KeyServer.start()
   t.teardown(() => keys.close())
   const port = await freePort()
-  const child = spawn(process.execPath, [...process.execArgv, MAIN], {
-    env: { ...inheritedEnv(), ...envFor(keys), PORT: String(port) },
-    cwd: fileURLToPath(new URL('./fixtures/empty-dir/', import.meta.url))
-  })
+  const child = spawnService({ ...envFor(keys), PORT: String(port) })
   const exited = new Promise<number | null>(resolve => child.on('close', code => { resolve(code) }))
   t.teardown(() => { child.kill('SIGKILL') })
   child.stdout.pause() // nobody reads: the pipe fills up
