@@ -1,5 +1,6 @@
 import { LogController } from 'fastify'
-import { destination, stdSerializers, type DestinationStream, type LoggerOptions } from 'pino'
+import { stdSerializers, type DestinationStream, type LoggerOptions } from 'pino'
+import { LogLineWriter } from './log-writer.js'
 
 /**
  * Where credentials could appear in a log object; pino replaces them before anything is written.
@@ -44,17 +45,25 @@ export function loggerOptions (): LoggerOptions {
   }
 }
 
-/** Log lines waiting for a slow stdout reader beyond this are dropped, not kept. */
-const MAX_PENDING_LOG_BYTES = 16 * 2 ** 20
+/** Log lines waiting for a slow stdout reader beyond this (in characters) are dropped, not kept. */
+const MAX_PENDING_LOG_CHARS = 16 * 2 ** 20
+
+let stdoutWriter: LogLineWriter | undefined
 
 /**
- * stdout, written asynchronously (pino's default destination) with a cap on what may wait. Every
- * rejection is logged, so a flood of bad tokens is a flood of lines: the writes never block the
- * event loop, and when the reader falls more than 16 MiB behind, lines are dropped rather than
- * stalling the service or growing its memory. pino flushes what is pending when the process exits.
+ * stdout, written off the event loop and capped (LogLineWriter). Every rejection is logged, so a
+ * flood of bad tokens is a flood of lines: the writes never block a request, and when the reader
+ * falls more than 16 Mi characters behind, lines are dropped (and counted) rather than stalling
+ * the service or growing its memory. One writer per process, so lines never interleave; what
+ * still waits when the process exits is written before it goes.
  */
 function logDestination (): DestinationStream {
-  return destination({ dest: 1, sync: false, maxLength: MAX_PENDING_LOG_BYTES })
+  if (stdoutWriter === undefined) {
+    const writer = new LogLineWriter({ fd: 1, maxPendingChars: MAX_PENDING_LOG_CHARS })
+    process.once('exit', () => { writer.flushSync() })
+    stdoutWriter = writer
+  }
+  return stdoutWriter
 }
 
 /**

@@ -83,10 +83,14 @@ test('the process: SIGTERM drains and exits 0', async t => {
   const keys = await KeyServer.start()
   t.teardown(() => keys.close())
   const port = await freePort()
+  let signalled = false // once: a second SIGTERM means "stop now" and exits 1
   const result = await runServer({ ...envFor(keys), PORT: String(port) }, (stdout, kill) => {
-    if (stdout.includes('Server listening')) kill()
+    if (!signalled && stdout.includes('Server listening')) {
+      signalled = true
+      kill()
+    }
   })
-  t.equal(result.code, 0)
+  t.equal(result.code, 0, result.stderr)
   t.match(result.stdout, /"msg":"shutting down"/)
   t.match(result.stdout, /"signal":"SIGTERM"/)
 })
@@ -125,8 +129,6 @@ test('the process: a log reader that stops reading never stalls the service', as
   child.kill('SIGTERM')
   t.equal(await exited, 0)
   const lines = stdout.split('\n').filter(Boolean).map(line => JSON.parse(line) as { msg?: string })
-  // sonic-boom (pino's writer) can lose a pending chunk (up to 16 KiB, about 110 of these lines)
-  // when a non-blocking pipe answers EAGAIN (SECURITY.md, "Logs"). Runs here lost 1 to 30 lines
-  // and, once, more than 1%: the bound leaves room for a few chunks, not for logging to stop.
-  t.ok(lines.filter(line => line.msg === 'request rejected').length >= FLOOD * 0.9, 'the rejections were logged, each line whole')
+  // A full pipe is retried until the reader takes the lines: none is lost (well under the cap).
+  t.equal(lines.filter(line => line.msg === 'request rejected').length, FLOOD, 'every rejection was logged, each line whole')
 })
