@@ -2,6 +2,7 @@ import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { readBearerToken } from '../src/auth/bearer.js'
+import { EndOfTurnBatch } from '../src/auth/end-of-turn-batch.js'
 import { bearerChallenge, InsufficientScope, MissingToken, serializedBody } from '../src/auth/errors.js'
 import { KeySet } from '../src/auth/key-set.js'
 import { routePolicy, type RouteAuthConfig, type RoutePolicy } from '../src/auth/route-policy.js'
@@ -119,19 +120,28 @@ export default fp(async function authPlugin (fastify) {
       accept(request, verdict)
       done(check?.(verdict))
     }
+    /** Never throws (nor does verify()): every outcome, a bug included, reaches `done`. */
+    const verifyAndFinish = (request: FastifyRequest, token: string, done: (error?: Error) => void): void => {
+      const verdict = verifier.verify(token)
+      if (verdict instanceof Promise) verdict.then(settled => { finish(request, settled, done) }, done)
+      else finish(request, verdict, done)
+    }
     return function authenticate (request, _reply, done) {
-      let verdict: Verdict | Promise<Verdict>
+      let token: string
       try {
-        verdict = verifyRequest(request)
+        token = readBearerToken(request.headers, request.raw.rawHeaders, request.query)
       } catch (error) {
         done(error as Error)
         return
       }
-      if (verdict instanceof Promise) verdict.then(settled => { finish(request, settled, done) }, done)
-      else finish(request, verdict, done)
+      const known = verifier.known(token)
+      if (known !== undefined) finish(request, known, done)
+      else coldVerifications.add(() => { verifyAndFinish(request, token, done) })
     }
   }
 
+  // Cold verifications wait for the end of the event-loop turn and run together (see EndOfTurnBatch).
+  const coldVerifications = new EndOfTurnBatch()
   const authenticate = authenticationHook()
 
   function requireScopes (scopes: string[], { mode = 'all' }: { mode?: ScopeMode } = {}): preHandlerHookHandler {

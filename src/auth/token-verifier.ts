@@ -118,10 +118,15 @@ export class TokenVerifier {
   }
 
   /**
-   * Synchronous for cached verdicts and known keys; a promise only while a key is fetched. A
-   * failure that is no verdict on the token (a bug) is thrown, or rejects the promise.
+   * Synchronous for cached verdicts and known keys; a promise while a key is fetched. Never
+   * throws: a failure that is no verdict on the token (a bug) comes back as a rejected promise.
    */
   verify (token: string): Verdict | Promise<Verdict> {
+    return this.known(token) ?? this.#check(token)
+  }
+
+  /** The verdict remembered for this token, if any: verified and unexpired, or refused. */
+  known (token: string): Verdict | undefined {
     const known = this.#verified.get(token)
     if (known !== undefined) {
       if (known.expiresAt > Date.now()) {
@@ -130,9 +135,14 @@ export class TokenVerifier {
       }
       this.#verified.delete(token)
     }
-    this.#misses++
     const rejection = this.#rejected.get(token)
-    if (rejection !== undefined) return rejection
+    if (rejection !== undefined) this.#misses++
+    return rejection
+  }
+
+  /** The full check, for a token with no remembered verdict. */
+  #check (token: string): Verdict | Promise<Verdict> {
+    this.#misses++
     // The checks below throw their rejections; asVerdict turns them into verdicts.
     try {
       const { alg, kid } = this.#readHeader(token)
@@ -141,7 +151,7 @@ export class TokenVerifier {
         ? key.then(loaded => this.#verifyWith(token, alg, loaded)).catch(asVerdict)
         : this.#verifyWith(token, alg, key)
     } catch (error) {
-      return asVerdict(error)
+      return error instanceof AuthRejection ? error : Promise.reject(error)
     }
   }
 
