@@ -1,6 +1,7 @@
+import cluster from 'node:cluster'
 import { LogController } from 'fastify'
 import { stdSerializers, type DestinationStream, type LoggerOptions } from 'pino'
-import { LogLineWriter } from './log-writer.js'
+import { LogLineWriter, PIPE_BUF } from './log-writer.js'
 
 /**
  * Where credentials could appear in a log object; pino replaces them before anything is written.
@@ -54,13 +55,15 @@ let stdoutWriter: LogLineWriter | undefined
  * stdout, written off the event loop and capped (LogLineWriter). Every rejection is logged, so a
  * flood of bad tokens is a flood of lines: the writes never block a request, and when the reader
  * falls more than 16 Mi characters behind, lines are dropped (and counted) rather than stalling
- * the service or growing its memory. One writer per process, so lines never interleave; what
+ * the service or growing its memory. One writer per process, so its lines never interleave; what
  * still waits when the process exits is written before it goes.
  */
 function logDestination (): DestinationStream {
   if (stdoutWriter === undefined) {
-    const writer = new LogLineWriter({ fd: 1, maxPendingChars: MAX_PENDING_LOG_CHARS })
-    process.once('exit', () => { writer.flushSync() })
+    // Cluster workers share the primary's stdout: writes of whole lines within PIPE_BUF are
+    // atomic, so one worker's lines never tear another's.
+    const writer = new LogLineWriter({ fd: 1, maxPendingChars: MAX_PENDING_LOG_CHARS, maxWriteBytes: cluster.isWorker ? PIPE_BUF : Infinity })
+    process.once('exit', () => { writer.writeWaitingSync() })
     stdoutWriter = writer
   }
   return stdoutWriter

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test, type Test } from 'tap'
-import { LogLineWriter } from '../src/log-writer.js'
+import { LogLineWriter, PIPE_BUF } from '../src/log-writer.js'
 
 const LOG_THEN_EXIT = fileURLToPath(new URL('./fixtures/log-then-exit.ts', import.meta.url))
 
@@ -15,6 +15,20 @@ function scratchDir (t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'log-writer-'))
   t.teardown(() => { rmSync(dir, { recursive: true, force: true }) })
   return dir
+}
+
+/** Fills a pipe through a non-blocking descriptor of its own; returns what it wrote. */
+function fillPipe (fd: number): string {
+  const filler = openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NONBLOCK)
+  let written = ''
+  try {
+    for (;;) written += 'f'.repeat(writeSync(filler, 'f'.repeat(4096)))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error
+  } finally {
+    closeSync(filler)
+  }
+  return written
 }
 
 /**
@@ -82,7 +96,9 @@ test('a full pipe is retried until its reader takes every line', async t => {
   const { readFd, writeFd } = namedPipe(t)
   const writer = new LogLineWriter({ fd: writeFd, maxPendingChars: 2 ** 20 })
   const lines = Array.from({ length: 3000 }, (_, i) => lineOf(i)) // about 280 KB: four times what a pipe holds
-  for (const line of lines) writer.write(line)
+  for (const line of lines.slice(0, -1)) writer.write(line)
+  await new Promise(resolve => setTimeout(resolve, 30)) // the batch waits for room in the pipe
+  writer.write(lines.at(-1) as string) // and this line waits for the batch
   let flushedYet = false
   writer.flush(() => { flushedYet = true })
   await new Promise(resolve => setTimeout(resolve, 100))
@@ -95,34 +111,68 @@ test('a full pipe is retried until its reader takes every line', async t => {
   t.equal(flushedYet, true)
 })
 
-test('flushSync leaves a write already running to the thread pool: no line twice', async t => {
-  const { readFd, writeFd } = namedPipe(t, { blockingWrites: true })
-  const filler = 'f'.repeat(65536)
-  writeSync(writeFd, filler) // the pipe is full: the writer's next write waits on the thread pool
-  const writer = new LogLineWriter({ fd: writeFd, maxPendingChars: 2 ** 20 })
-  writer.write(lineOf(1))
-  await new Promise(resolve => setTimeout(resolve, 50))
-  writer.flushSync()
-  const expected = filler + lineOf(1)
-  const received = await readUntil(readFd, text => text.length >= expected.length)
-  await flushed(writer)
-  t.equal(received + readAvailable(readFd), expected)
+test('flush calls back once the lines before it are written, while more keep coming', async t => {
+  const path = join(scratchDir(t), 'log')
+  const fd = openSync(path, 'w')
+  t.teardown(() => { closeSync(fd) })
+  const writer = new LogLineWriter({ fd, maxPendingChars: 2 ** 20 })
+  let sent = 0
+  const steady = setInterval(() => { writer.write(lineOf(sent++)) }, 1)
+  t.teardown(() => { clearInterval(steady) })
+  await new Promise(resolve => setTimeout(resolve, 30))
+  const before = sent
+  await flushed(writer) // would wait forever if it waited for the writer to be idle
+  const written = readFileSync(path, 'utf8').split('\n').filter(Boolean)
+  t.ok(written.length >= before, `the ${before} lines written before flush() are in the file`)
+  clearInterval(steady)
 })
 
-test('flushSync while a full pipe waits for a retry: each line once', async t => {
+test('writeWaitingSync (process exit) writes what waits at once, then refuses lines', async t => {
+  const { readFd, writeFd } = namedPipe(t)
+  const writer = new LogLineWriter({ fd: writeFd, maxPendingChars: 2 ** 20 })
+  const lines = Array.from({ length: 500 }, (_, i) => lineOf(i)) // about 45 KB: fits the pipe
+  for (const line of lines) writer.write(line)
+  writer.writeWaitingSync() // before the event loop could write anything
+  t.equal(readAvailable(readFd), lines.join(''), 'all of it, at once')
+  t.equal(writer.write(lineOf(500)), false, 'closed')
+  await flushed(writer)
+  t.equal(readAvailable(readFd), '', 'nothing more, and flush still calls back')
+})
+
+test('writeWaitingSync gives a pipe that stays full up, after its retries', async t => {
+  const { readFd, writeFd } = namedPipe(t)
+  fillPipe(writeFd)
+  const writer = new LogLineWriter({ fd: writeFd, maxPendingChars: 2 ** 20 })
+  writer.write(lineOf(1))
+  writer.writeWaitingSync() // returns (a hang here would time the test out)
+  const held = readAvailable(readFd)
+  t.notOk(held.includes(lineOf(1)), 'the line was given up, not written')
+})
+
+test('writeWaitingSync while a full pipe waits for a retry: each line once', async t => {
   const { readFd, writeFd } = namedPipe(t)
   const writer = new LogLineWriter({ fd: writeFd, maxPendingChars: 2 ** 20 })
   const lines = Array.from({ length: 1000 }, (_, i) => lineOf(i)) // about 90 KB: more than the pipe holds
   for (const line of lines) writer.write(line)
   await new Promise(resolve => setTimeout(resolve, 30)) // the pipe is full; a retry waits
   let received = readAvailable(readFd)
-  writer.flushSync() // writes the rest now; the waiting retry must not write it again
-  const expected = lines.join('')
-  received += await readUntil(readFd, text => received.length + text.length >= expected.length)
-  await flushed(writer)
+  writer.writeWaitingSync() // writes the rest now; the waiting retry must not write it again
   await new Promise(resolve => setTimeout(resolve, 100))
   received += readAvailable(readFd)
-  t.equal(received, expected)
+  t.equal(received, lines.join(''))
+})
+
+test('writeWaitingSync leaves a write already running on the thread pool: no line twice', async t => {
+  const { readFd, writeFd } = namedPipe(t, { blockingWrites: true })
+  const filler = fillPipe(writeFd) // the writer's next write waits on the thread pool
+  const writer = new LogLineWriter({ fd: writeFd, maxPendingChars: 2 ** 20 })
+  writer.write(lineOf(1))
+  await new Promise(resolve => setTimeout(resolve, 50))
+  writer.writeWaitingSync()
+  const expected = filler + lineOf(1)
+  const received = await readUntil(readFd, text => text.length >= expected.length)
+  await new Promise(resolve => setTimeout(resolve, 50))
+  t.equal(received + readAvailable(readFd), expected)
 })
 
 test('past the pending limit lines are dropped, and a line says how many', async t => {
@@ -137,11 +187,38 @@ test('past the pending limit lines are dropped, and a line says how many', async
   const written = readFileSync(path, 'utf8').split('\n').filter(Boolean)
   t.same(written.slice(0, 3), [line.trim(), line.trim(), line.trim()])
   t.equal(written.length, 4)
-  t.match(JSON.parse(written[3] as string), { level: 40, pid: process.pid, dropped: 7, msg: 'log lines dropped: stdout was not read fast enough' })
+  t.match(JSON.parse(written[3] as string), { level: 40, pid: process.pid, dropped: 7, msg: /^log lines dropped/ })
 
   t.equal(writer.write(line), true, 'room again once written')
   await flushed(writer)
   t.equal(readFileSync(path, 'utf8').split('\n').filter(Boolean).length, 5)
+
+  t.equal(writer.write('x'.repeat(line.length * 4) + '\n'), false, 'a line longer than the limit, alone')
+  await flushed(writer) // the drop count alone is written: flush does not wait for another line
+  t.match(JSON.parse(readFileSync(path, 'utf8').split('\n').filter(Boolean)[5] as string), { dropped: 1 })
+})
+
+test('the limit counts the lines being written too', async t => {
+  const { readFd, writeFd } = namedPipe(t)
+  fillPipe(writeFd)
+  const line = lineOf(0)
+  const writer = new LogLineWriter({ fd: writeFd, maxPendingChars: line.length * 2 })
+  t.same([writer.write(line), writer.write(line)], [true, true])
+  await new Promise(resolve => setTimeout(resolve, 30)) // both are being written, into a full pipe
+  t.equal(writer.write(line), false, 'no room while they wait')
+  readUntil(readFd, () => false).catch(() => {}) // drain, so the writer can finish
+  await flushed(writer)
+  t.equal(writer.write(line), true)
+})
+
+test('a failed write (ENOSPC) loses its lines, counted, and the writing goes on', async t => {
+  const fd = openSync('/dev/full', 'w')
+  t.teardown(() => { closeSync(fd) })
+  const writer = new LogLineWriter({ fd, maxPendingChars: 2 ** 20 })
+  t.equal(writer.write(lineOf(1)), true)
+  await flushed(writer)
+  t.equal(writer.write(lineOf(2)), true, 'not closed: a disk can have room again')
+  await flushed(writer)
 })
 
 test('a reader that is gone (EPIPE) stops the writing, never the process', async t => {
@@ -153,26 +230,39 @@ test('a reader that is gone (EPIPE) stops the writing, never the process', async
   closeSync(readFd)
   const writer = new LogLineWriter({ fd: writeFd, maxPendingChars: 2 ** 20 })
   t.equal(writer.write(lineOf(1)), true)
+  let calledBack = false
+  writer.flush(() => { calledBack = true })
   await flushed(writer)
+  t.equal(calledBack, true, 'a flush waiting on the failed write calls back')
   t.equal(writer.write(lineOf(2)), false, 'later lines are refused')
-  await flushed(writer)
-  writer.flushSync()
-  t.pass('no throw, and flush still calls back')
+  writer.writeWaitingSync()
+  t.equal(writer.write(lineOf(3)), false)
 })
 
-test('flushSync writes what waits, and retries a full pipe', async t => {
-  const { readFd, writeFd } = namedPipe(t)
-  const writer = new LogLineWriter({ fd: writeFd, maxPendingChars: 2 ** 20 })
-  const lines = Array.from({ length: 500 }, (_, i) => lineOf(i)) // about 45 KB: fits the pipe
-  for (const line of lines) writer.write(line)
-  writer.flushSync() // before the event loop could write anything
-  t.equal(readAvailable(readFd), lines.join(''), 'all of it, at once')
+test('a line longer than maxWriteBytes goes whole, ended or not', async t => {
+  const path = join(scratchDir(t), 'log')
+  const fd = openSync(path, 'w')
+  t.teardown(() => { closeSync(fd) })
+  const writer = new LogLineWriter({ fd, maxPendingChars: 2 ** 20, maxWriteBytes: 8 })
+  writer.write('a line of twenty-odd bytes\n')
+  writer.write('and one with no end')
+  await flushed(writer)
+  t.equal(readFileSync(path, 'utf8'), 'a line of twenty-odd bytes\nand one with no end')
+})
 
-  // A pipe that stays full: flushSync gives up after its retries rather than hang the exit.
-  const filler = Array.from({ length: 1000 }, (_, i) => lineOf(i))
-  for (const line of filler) writer.write(line)
-  writer.flushSync()
-  t.pass('returned with the pipe still full')
+test('writers sharing a pipe (cluster workers) never tear each other\'s lines at PIPE_BUF', async t => {
+  const { readFd, writeFd } = namedPipe(t)
+  const writers = [0, 1].map(() => new LogLineWriter({ fd: writeFd, maxPendingChars: 2 ** 24, maxWriteBytes: PIPE_BUF }))
+  const perWriter = 3000
+  writers.forEach((writer, w) => {
+    for (let i = 0; i < perWriter; i++) writer.write(`${JSON.stringify({ w, i, pad: 'p'.repeat(i % 300) })}\n`)
+  })
+  writers.forEach(writer => { writer.write(`${JSON.stringify({ w: 9, long: 'L'.repeat(3 * PIPE_BUF) })}\n`) })
+  const total = perWriter * 2 + 2
+  const text = await readUntil(readFd, received => received.split('\n').length > total)
+  const lines = text.split('\n').filter(Boolean).map(line => JSON.parse(line) as { w: number, i?: number })
+  t.equal(lines.length, total, 'every line whole')
+  for (const w of [0, 1]) t.same(lines.filter(line => line.w === w).map(line => line.i), Array.from({ length: perWriter }, (_, i) => i), `writer ${w} in order`)
 })
 
 test('the process: lines logged just before process.exit() reach stdout', async t => {

@@ -17,3 +17,15 @@ test('jobs added in one turn run together after it, in order; jobs they add wait
   await nextTurn()
   t.same(ran, ['a', 'b', 'c, added by b'])
 })
+
+test('a job that throws does not stop the others; the error surfaces after them', async t => {
+  const batch = new EndOfTurnBatch()
+  const ran: string[] = []
+  const bug = new Error('a bug in a job')
+  const uncaught = new Promise<unknown>(resolve => { process.once('uncaughtException', resolve) })
+  batch.add(() => { ran.push('a') })
+  batch.add(() => { throw bug })
+  batch.add(() => { ran.push('c') })
+  t.equal(await uncaught, bug)
+  t.same(ran, ['a', 'c'])
+})
