@@ -297,7 +297,9 @@ export function renderReport ({ runs, options, command, machine, revision, versi
     `- S3 sends ${options.tokens.toLocaleString('en-US')} tokens, each exactly once, from a pool signed for that round ` +
       '(the targets live through all rounds, so a pool sent twice would meet the first round\'s cache). One cursor is shared by ' +
       'all connections, so no token repeats within a run, by the same connection or another.',
-    '- Targets alternate scenario by scenario (the order of targets rotates each round), so drift on the machine hits all alike.',
+    '- Targets alternate scenario by scenario (the order of targets rotates each round), so drift on the machine hits all alike. ' +
+      'Ours and the ceiling always run back to back, which of them first alternating by round: their ratio is what issue 6 measures, ' +
+      'and this machine\'s speed drifts within a minute.',
     '- Each target runs as its own node process with its stdout (our service\'s JSON log lines) going to /dev/null; ' +
       'our service runs from `dist/` at its default log level (info) unless the command sets `--ours-env`, and logs every rejection. ' +
       'The peers log nothing.',
