@@ -19,7 +19,8 @@ export interface LogLineWriterOptions {
   maxPendingChars: number
   /**
    * Bytes per write, cut at line ends: PIPE_BUF when other processes write to the same pipe
-   * (cluster workers), so no line is torn by another's. A longer line still goes whole.
+   * (cluster workers), so no line is torn by another's. A longer line goes alone, in one write,
+   * which a pipe cannot keep whole against other writers (the service's lines are far shorter).
    */
   maxWriteBytes?: number
 }

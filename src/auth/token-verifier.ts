@@ -143,7 +143,7 @@ export class TokenVerifier {
   /** The full check, for a token with no remembered verdict. */
   #check (token: string): Verdict | Promise<Verdict> {
     this.#misses++
-    // The checks below throw their rejections; asVerdict turns them into verdicts.
+    // The checks below throw their rejections, returned here as verdicts (a bug as a rejected promise).
     try {
       const { alg, kid } = this.#readHeader(token)
       const key = this.#options.keys.get(kid)
