@@ -167,7 +167,7 @@ test('writeWaitingSync leaves a write already running on the thread pool: no lin
   const filler = fillPipe(writeFd) // the writer's next write waits on the thread pool
   const writer = new LogLineWriter({ fd: writeFd, maxPendingChars: 2 ** 20 })
   writer.write(lineOf(1))
-  await new Promise(resolve => setTimeout(resolve, 50))
+  writer.flush(() => {}) // starts the write now, rather than after the batch delay: it blocks on the full pipe
   writer.writeWaitingSync()
   const expected = filler + lineOf(1)
   const received = await readUntil(readFd, text => text.length >= expected.length)
