@@ -151,7 +151,7 @@ export class TokenVerifier {
         ? key.then(loaded => this.#verifyWith(token, alg, loaded)).catch(asVerdict)
         : this.#verifyWith(token, alg, key)
     } catch (error) {
-      return error instanceof AuthRejection ? error : Promise.reject(error)
+      return asVerdict(error)
     }
   }
 
@@ -250,10 +250,9 @@ export class TokenVerifier {
   }
 }
 
-/** A thrown rejection as a verdict; anything else is rethrown (a bug, for the error handler). */
-function asVerdict (error: unknown): AuthRejection {
-  if (error instanceof AuthRejection) return error
-  throw error
+/** A thrown rejection as a verdict; anything else (a bug) as a rejected promise, never a throw. */
+function asVerdict (error: unknown): AuthRejection | Promise<never> {
+  return error instanceof AuthRejection ? error : Promise.reject(error)
 }
 
 /**
