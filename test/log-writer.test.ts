@@ -92,6 +92,30 @@ test('lines arrive whole and in order, and flush calls back once they are writte
   t.equal(readFileSync(path, 'utf8'), expected.join(''))
 })
 
+test('any text arrives byte for byte: multi-byte characters, long lines, large batches', async t => {
+  const path = join(scratchDir(t), 'log')
+  const fd = openSync(path, 'w')
+  t.teardown(() => { closeSync(fd) })
+  const writer = new LogLineWriter({ fd, maxPendingChars: 2 ** 24 })
+  const expected: string[] = []
+  const send = (line: string): void => {
+    expected.push(line)
+    t.equal(writer.write(line), true)
+  }
+  for (let turn = 0; turn < 4; turn++) {
+    // About 400 KB in one batch, multi-byte characters throughout.
+    for (let i = 0; i < 2000; i++) send(`${JSON.stringify({ turn, i, text: 'é中😀'.repeat(i % 17), pad: 'p'.repeat(i % 150) })}\n`)
+    send(`${JSON.stringify({ turn, long: 'ł€𝄞x'.repeat(30_000) })}\n`)
+    send('ascii after the long line\n')
+    await flushed(writer)
+  }
+  send(`${'x'.repeat(50_000)}\n`)
+  await flushed(writer)
+  const text = readFileSync(path, 'utf8')
+  t.equal(Buffer.byteLength(text), Buffer.byteLength(expected.join('')))
+  t.ok(text === expected.join(''), 'the file holds exactly the lines, in order')
+})
+
 test('a full pipe is retried until its reader takes every line', async t => {
   const { readFd, writeFd } = namedPipe(t)
   const writer = new LogLineWriter({ fd: writeFd, maxPendingChars: 2 ** 20 })
