@@ -1,3 +1,6 @@
+import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+
 /** Why a fetch from the issuer failed, in words safe to log and to show on /health/ready. */
 export class IssuerFetchError extends Error {
   constructor (readonly url: string, reason: string, readonly status?: number) {
@@ -15,8 +18,10 @@ export interface FetchLimits {
 
 /**
  * GETs a JSON document from the issuer with every bound a hostile or broken server calls for:
- * one deadline for the whole exchange (headers and body), no redirects, a size cap enforced while
- * reading. Never includes the response body in an error.
+ * one deadline for the whole exchange (headers and body), no redirects, no content coding (so no
+ * decompression bomb), a size cap enforced while reading. Never includes the response body in an
+ * error. Built on node:http rather than fetch(): the service's server already loads it, while
+ * fetch's undici costs about 15 MB of resident memory for a request made every few minutes.
  */
 export async function fetchJson (url: string, { timeoutMs, maxBytes, signal: cancel }: FetchLimits): Promise<unknown> {
   const deadline = AbortSignal.timeout(timeoutMs)
@@ -25,51 +30,66 @@ export async function fetchJson (url: string, { timeoutMs, maxBytes, signal: can
   const aborted = (): string | undefined => deadline.aborted
     ? `no response within ${timeoutMs} ms`
     : signal.aborted ? 'the fetch was cancelled' : undefined
-  let response: Response
-  try {
-    response = await fetch(url, { signal, redirect: 'manual', headers: { accept: 'application/json' } })
-  } catch (error) {
-    throw new IssuerFetchError(url, aborted() ?? `unreachable (${causeCode(error)})`)
-  }
-  try {
-    if (response.status !== 200) {
-      throw new IssuerFetchError(url, response.status >= 300 && response.status < 400
-        ? `answered a redirect (${response.status}), which is not followed`
-        : `answered HTTP ${response.status}`, response.status)
+  const text = await new Promise<string>((resolve, reject) => {
+    const options: RequestOptions = {
+      signal,
+      // A fresh connection each time: these fetches are minutes apart, and none is left open.
+      agent: false,
+      headers: { accept: 'application/json', 'accept-encoding': 'identity' }
     }
-    const declared = Number(response.headers.get('content-length'))
-    if (declared > maxBytes) throw new IssuerFetchError(url, `response larger than ${maxBytes} bytes`)
-    const text = await readCapped(url, response, maxBytes, aborted)
+    let request: ClientRequest
+    let responded = false
+    const fail = (reason: string, status?: number): void => {
+      reject(new IssuerFetchError(url, reason, status))
+      request.destroy()
+    }
+    const onResponse = (response: IncomingMessage): void => {
+      responded = true
+      const refusal = refuse(response, maxBytes)
+      if (refusal !== undefined) {
+        fail(refusal, response.statusCode)
+        return
+      }
+      const chunks: Buffer[] = []
+      let received = 0
+      response.on('data', (chunk: Buffer) => {
+        received += chunk.length
+        if (received > maxBytes) fail(`response larger than ${maxBytes} bytes`)
+        else chunks.push(chunk)
+      })
+      response.on('end', () => { resolve(Buffer.concat(chunks).toString('utf8')) })
+      response.on('error', error => { fail(aborted() ?? `response cut off (${codeOf(error)})`) })
+    }
     try {
-      return JSON.parse(text)
-    } catch {
-      throw new IssuerFetchError(url, 'response is not valid JSON')
+      request = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, options, onResponse)
+    } catch (error) {
+      // An address no client can use (another protocol): as unreachable as a refused connection.
+      reject(new IssuerFetchError(url, `unreachable (${codeOf(error)})`))
+      return
     }
-  } finally {
-    // Frees the socket when we stop early; a no-op once the body was read.
-    await response.body?.cancel().catch(() => {})
-  }
-}
-
-async function readCapped (url: string, response: Response, maxBytes: number, aborted: () => string | undefined): Promise<string> {
-  const decoder = new TextDecoder('utf-8', { fatal: false })
-  let received = 0
-  let text = ''
+    request.on('error', error => {
+      if (!responded) reject(new IssuerFetchError(url, aborted() ?? `unreachable (${codeOf(error)})`))
+    })
+    request.end()
+  })
   try {
-    // Node 20 always gives a 200 response a body stream.
-    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-      received += chunk.byteLength
-      if (received > maxBytes) throw new IssuerFetchError(url, `response larger than ${maxBytes} bytes`)
-      text += decoder.decode(chunk, { stream: true })
-    }
-  } catch (error) {
-    if (error instanceof IssuerFetchError) throw error
-    throw new IssuerFetchError(url, aborted() ?? `response cut off (${causeCode(error)})`)
+    return JSON.parse(text)
+  } catch {
+    throw new IssuerFetchError(url, 'response is not valid JSON')
   }
-  return text + decoder.decode()
 }
 
-function causeCode (error: unknown): string {
-  const cause = (error as { cause?: { code?: unknown } }).cause
-  return typeof cause?.code === 'string' ? cause.code : 'network error'
+/** Why a response is refused before its body is read, if it is. */
+function refuse (response: IncomingMessage, maxBytes: number): string | undefined {
+  const status = response.statusCode as number
+  if (status >= 300 && status < 400) return `answered a redirect (${status}), which is not followed`
+  if (status !== 200) return `answered HTTP ${status}`
+  const coding = response.headers['content-encoding']
+  if (coding !== undefined && coding !== 'identity') return `answered with content coding "${coding}", which was not asked for`
+  if (Number(response.headers['content-length']) > maxBytes) return `response larger than ${maxBytes} bytes`
+  return undefined
+}
+
+function codeOf (error: unknown): string {
+  return (error as NodeJS.ErrnoException).code as string
 }
