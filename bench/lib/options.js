@@ -5,8 +5,8 @@ import { DEFAULT_TARGET_NAMES, TARGET_NAMES } from './targets.js'
 export const HELP = `Usage: node bench/run.js [options]
 
 Options (each also settable through the environment variable shown):
-  --duration <s>       seconds of load per run (S3 runs stop at the pool size)  BENCH_DURATION  [3]
-  --rounds <n>         rounds; every target runs every scenario once per round   BENCH_ROUNDS    [5]
+  --duration <s>       seconds of load per run (S3 runs stop at the pool size)  BENCH_DURATION  [2]
+  --rounds <n>         rounds; every target runs every scenario once per round   BENCH_ROUNDS    [10]
   --connections <n>    keep-alive connections                                    BENCH_CONNECTIONS [50]
   --warmup <s>         seconds of mixed, unmeasured load per target at start     BENCH_WARMUP    [2]
   --tokens <n>         distinct tokens per round for S3                          BENCH_TOKENS    [10000]
@@ -76,8 +76,8 @@ export function parseOptions (argv, env = process.env) {
   const pick = (flag, variable, fallback) => values[flag] ?? env[variable] ?? fallback
   const options = {
     help: values.help === true,
-    duration: positiveInteger('duration', pick('duration', 'BENCH_DURATION', '3')),
-    rounds: positiveInteger('rounds', pick('rounds', 'BENCH_ROUNDS', '5')),
+    duration: positiveInteger('duration', pick('duration', 'BENCH_DURATION', '2')),
+    rounds: positiveInteger('rounds', pick('rounds', 'BENCH_ROUNDS', '10')),
     connections: positiveInteger('connections', pick('connections', 'BENCH_CONNECTIONS', '50')),
     warmup: Number(pick('warmup', 'BENCH_WARMUP', '2')),
     tokens: positiveInteger('tokens', pick('tokens', 'BENCH_TOKENS', '10000')),

@@ -299,7 +299,9 @@ export function renderReport ({ runs, options, command, machine, revision, versi
       'all connections, so no token repeats within a run, by the same connection or another.',
     '- Targets alternate scenario by scenario (the order of targets rotates each round), so drift on the machine hits all alike. ' +
       'Ours and the ceiling always run back to back, which of them first alternating by round: their ratio is what issue 6 measures, ' +
-      'and this machine\'s speed drifts within a minute.',
+      'and this machine\'s speed drifts within a minute. Many short rounds (by default 10 of 2 s) rather than a few long ones, ' +
+      'because back-to-back runs are closer in time and a median over more rounds is steadier: on this machine the same build\'s ' +
+      'speed moves by 15-30% between runs a few seconds apart.',
     '- Each target runs as its own node process with its stdout (our service\'s JSON log lines) going to /dev/null; ' +
       'our service runs from `dist/` at its default log level (info) unless the command sets `--ours-env`, and logs every rejection. ' +
       'The peers log nothing.',
