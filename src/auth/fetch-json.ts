@@ -61,7 +61,7 @@ export async function fetchJson (url: string, { timeoutMs, maxBytes, signal: can
       response.on('error', error => { fail(aborted() ?? `response cut off (${codeOf(error)})`) })
     }
     try {
-      request = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, options, onResponse)
+      request = (new URL(url).protocol === 'https:' ? httpsRequest : httpRequest)(url, options, onResponse)
     } catch (error) {
       // An address no client can use (another protocol): as unreachable as a refused connection.
       reject(new IssuerFetchError(url, `unreachable (${codeOf(error)})`))
@@ -69,6 +69,12 @@ export async function fetchJson (url: string, { timeoutMs, maxBytes, signal: can
     }
     request.on('error', error => {
       if (!responded) reject(new IssuerFetchError(url, aborted() ?? `unreachable (${codeOf(error)})`))
+    })
+    // A 101 never reaches onResponse: without this, Node drops the socket and nothing settles.
+    request.on('upgrade', () => { fail('answered 101 (a protocol upgrade), which is not followed', 101) })
+    // Whatever else ends the exchange without an answer or an error settles it too (a no-op otherwise).
+    request.on('close', () => {
+      if (!responded) reject(new IssuerFetchError(url, aborted() ?? 'closed the connection without an answer'))
     })
     request.end()
   })
@@ -85,11 +91,14 @@ function refuse (response: IncomingMessage, maxBytes: number): string | undefine
   if (status >= 300 && status < 400) return `answered a redirect (${status}), which is not followed`
   if (status !== 200) return `answered HTTP ${status}`
   const coding = response.headers['content-encoding']
-  if (coding !== undefined && coding !== 'identity') return `answered with content coding "${coding}", which was not asked for`
+  // The coding is not named: a header the issuer chose goes no further than the body does.
+  if (coding !== undefined && coding !== 'identity') return 'answered compressed, which was not asked for'
   if (Number(response.headers['content-length']) > maxBytes) return `response larger than ${maxBytes} bytes`
   return undefined
 }
 
+/** The error's code (ECONNREFUSED, ECONNRESET, a TLS verdict...): what an operator can act on. */
 function codeOf (error: unknown): string {
-  return (error as NodeJS.ErrnoException).code as string
+  const { code = 'network error' } = error as { code?: string }
+  return code
 }

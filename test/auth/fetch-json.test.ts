@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs'
 import { createServer, type IncomingHttpHeaders } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer as createHttpsServer } from 'node:https'
+import { createServer as createTcpServer, type AddressInfo, type Server } from 'node:net'
 import { gzipSync } from 'node:zlib'
 import { test } from 'tap'
 import { fetchJson, IssuerFetchError } from '../../src/auth/fetch-json.js'
@@ -21,7 +23,7 @@ async function startIssuer () {
         return void response.writeHead(200, { ...json, 'content-encoding': 'identity' }).end('{"keys":[]}')
       case '/exact':
         // Exactly the cap, declared: allowed.
-        return void response.writeHead(200, json).end(JSON.stringify({ pad: 'x'.repeat(MAX_BYTES - 10) }))
+        return void response.writeHead(200, { ...json, 'content-length': MAX_BYTES }).end(JSON.stringify({ pad: 'x'.repeat(MAX_BYTES - 10) }))
       case '/hang':
         return
       case '/slow-body':
@@ -71,6 +73,11 @@ async function startIssuer () {
     await new Promise(resolve => server.close(resolve))
   }
   return { base, seen, close }
+}
+
+async function listen (server: Server): Promise<number> {
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  return (server.address() as AddressInfo).port
 }
 
 /** The IssuerFetchError a fetch ends with, and how long it took to get there. */
@@ -148,7 +155,7 @@ test('fetchJson', async t => {
 
   await t.test('a compressed answer is refused: nothing is decompressed, so no bomb goes off', async t => {
     const bomb = await failure(`${issuer.base}/gzip-bomb`, { timeoutMs: 5000 })
-    t.equal(bomb.error.message, `${issuer.base}/gzip-bomb: answered with content coding "gzip", which was not asked for`)
+    t.equal(bomb.error.message, `${issuer.base}/gzip-bomb: answered compressed, which was not asked for`)
   })
 
   await t.test('an answer that is not JSON is refused, without the body in the error', async t => {
@@ -165,9 +172,31 @@ test('fetchJson', async t => {
     const refused = await failure(`http://127.0.0.1:${port}/jwks.json`)
     t.equal(refused.error.message, `http://127.0.0.1:${port}/jwks.json: unreachable (ECONNREFUSED)`)
     const unsupported = await failure('ftp://127.0.0.1/jwks.json')
-    const notTls = await failure(issuer.base.replace('http:', 'https:') + '/ok')
-    t.match(notTls.error.message, /^https:\/\/127\.0\.0\.1:\d+\/ok: unreachable \(E[A-Z_]+\)$/, 'an https address is fetched over TLS')
+    t.same(await fetchJson(`${issuer.base.replace('http:', 'HTTP:')}/ok`, limits), { keys: [{ kid: 'é' }] }, 'the scheme in any case')
     t.equal(unsupported.error.message, 'ftp://127.0.0.1/jwks.json: unreachable (ERR_INVALID_PROTOCOL)', 'an address no HTTP client can use')
+  })
+
+  await t.test('an https issuer must present a certificate the process trusts', async t => {
+    // A self-signed certificate for 127.0.0.1, made for this test only (test/fixtures/tls).
+    const tls = new URL('../fixtures/tls/', import.meta.url)
+    const server = createHttpsServer({ key: readFileSync(new URL('self-signed.key', tls)), cert: readFileSync(new URL('self-signed.crt', tls)) }, (_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{"keys":[]}')
+    })
+    const port = await listen(server)
+    t.teardown(() => { server.close() })
+    const { error } = await failure(`https://127.0.0.1:${port}/jwks.json`)
+    t.equal(error.message, `https://127.0.0.1:${port}/jwks.json: unreachable (DEPTH_ZERO_SELF_SIGNED_CERT)`)
+  })
+
+  await t.test('a protocol upgrade (101) is refused, not left hanging', async t => {
+    const server = createTcpServer(socket => {
+      socket.once('data', () => socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: Upgrade\r\n\r\n'))
+    })
+    const port = await listen(server)
+    t.teardown(() => { server.close() })
+    const { error } = await failure(`http://127.0.0.1:${port}/jwks.json`, { timeoutMs: 30_000 })
+    t.equal(error.message, `http://127.0.0.1:${port}/jwks.json: answered 101 (a protocol upgrade), which is not followed`)
+    t.equal(error.status, 101)
   })
 
   await t.test('a caller signal cancels the fetch, waiting for headers or for the body', async t => {
