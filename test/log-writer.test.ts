@@ -17,6 +17,14 @@ function scratchDir (t: Test): string {
   return dir
 }
 
+/** An empty file to log into, open for writing, closed and removed after the test. */
+function logFile (t: Test): { path: string, fd: number } {
+  const path = join(scratchDir(t), 'log')
+  const fd = openSync(path, 'w')
+  t.teardown(() => { closeSync(fd) })
+  return { path, fd }
+}
+
 /** Fills a pipe through a non-blocking descriptor of its own; returns what it wrote. */
 function fillPipe (fd: number): string {
   const filler = openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NONBLOCK)
@@ -75,9 +83,7 @@ async function readUntil (fd: number, done: (text: string) => boolean): Promise<
 }
 
 test('lines arrive whole and in order, and flush calls back once they are written', async t => {
-  const path = join(scratchDir(t), 'log')
-  const fd = openSync(path, 'w')
-  t.teardown(() => { closeSync(fd) })
+  const { path, fd } = logFile(t)
   const writer = new LogLineWriter({ fd, maxPendingChars: 2 ** 20 })
   const expected: string[] = []
   for (let turn = 0; turn < 5; turn++) {
@@ -93,9 +99,7 @@ test('lines arrive whole and in order, and flush calls back once they are writte
 })
 
 test('any text arrives byte for byte: multi-byte characters, long lines, large batches', async t => {
-  const path = join(scratchDir(t), 'log')
-  const fd = openSync(path, 'w')
-  t.teardown(() => { closeSync(fd) })
+  const { path, fd } = logFile(t)
   const writer = new LogLineWriter({ fd, maxPendingChars: 2 ** 24 })
   const expected: string[] = []
   let refused = 0
@@ -138,9 +142,7 @@ test('a full pipe is retried until its reader takes every line', async t => {
 })
 
 test('flush calls back once the lines before it are written, while more keep coming', async t => {
-  const path = join(scratchDir(t), 'log')
-  const fd = openSync(path, 'w')
-  t.teardown(() => { closeSync(fd) })
+  const { path, fd } = logFile(t)
   const writer = new LogLineWriter({ fd, maxPendingChars: 2 ** 20 })
   let sent = 0
   const steady = setInterval(() => { writer.write(lineOf(sent++)) }, 1)
@@ -202,9 +204,7 @@ test('writeWaitingSync leaves a write already running on the thread pool: no lin
 })
 
 test('past the pending limit lines are dropped, and a line says how many', async t => {
-  const path = join(scratchDir(t), 'log')
-  const fd = openSync(path, 'w')
-  t.teardown(() => { closeSync(fd) })
+  const { path, fd } = logFile(t)
   const line = lineOf(0)
   const writer = new LogLineWriter({ fd, maxPendingChars: line.length * 3 })
   const accepted = Array.from({ length: 10 }, () => writer.write(line))
@@ -266,9 +266,7 @@ test('a reader that is gone (EPIPE) stops the writing, never the process', async
 })
 
 test('a line longer than maxWriteBytes goes whole, ended or not', async t => {
-  const path = join(scratchDir(t), 'log')
-  const fd = openSync(path, 'w')
-  t.teardown(() => { closeSync(fd) })
+  const { path, fd } = logFile(t)
   const writer = new LogLineWriter({ fd, maxPendingChars: 2 ** 20, maxWriteBytes: 8 })
   writer.write('a line of twenty-odd bytes\n')
   writer.write('and one with no end')
