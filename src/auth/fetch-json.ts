@@ -43,6 +43,7 @@ export async function fetchJson (url: string, { timeoutMs, maxBytes, signal: can
       reject(new IssuerFetchError(url, reason, status))
       request.destroy()
     }
+    const unreachable = (error: unknown): void => { reject(new IssuerFetchError(url, aborted() ?? `unreachable (${codeOf(error)})`)) }
     const onResponse = (response: IncomingMessage): void => {
       responded = true
       const refusal = refuse(response, maxBytes)
@@ -64,14 +65,15 @@ export async function fetchJson (url: string, { timeoutMs, maxBytes, signal: can
       request = (new URL(url).protocol === 'https:' ? httpsRequest : httpRequest)(url, options, onResponse)
     } catch (error) {
       // An address no client can use (another protocol): as unreachable as a refused connection.
-      reject(new IssuerFetchError(url, `unreachable (${codeOf(error)})`))
+      unreachable(error)
       return
     }
-    request.on('error', error => {
-      if (!responded) reject(new IssuerFetchError(url, aborted() ?? `unreachable (${codeOf(error)})`))
-    })
+    request.on('error', error => { if (!responded) unreachable(error) })
     // A 101 never reaches onResponse: without this, Node drops the socket and nothing settles.
-    request.on('upgrade', () => { fail('answered 101 (a protocol upgrade), which is not followed', 101) })
+    request.on('upgrade', (_response, socket) => {
+      socket.destroy()
+      fail('answered 101 (a protocol upgrade), which is not followed', 101)
+    })
     // Whatever else ends the exchange without an answer or an error settles it too (a no-op otherwise).
     request.on('close', () => {
       if (!responded) reject(new IssuerFetchError(url, aborted() ?? 'closed the connection without an answer'))
