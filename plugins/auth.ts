@@ -93,7 +93,7 @@ export default fp(async function authPlugin (fastify) {
 
   /** The request's verdict; a request with no usable bearer token throws its rejection. */
   function verifyRequest (request: FastifyRequest): Verdict | Promise<Verdict> {
-    return verifier.verify(readBearerToken(request.headers, request.raw.rawHeaders, request.query))
+    return verifier.verify(bearerTokenOf(request))
   }
 
   /** A route's scope check: the requirement, and the one rejection that serves every refusal. */
@@ -129,7 +129,7 @@ export default fp(async function authPlugin (fastify) {
     return function authenticate (request, _reply, done) {
       let token: string
       try {
-        token = readBearerToken(request.headers, request.raw.rawHeaders, request.query)
+        token = bearerTokenOf(request)
       } catch (error) {
         done(error as Error)
         return
@@ -173,6 +173,11 @@ export default fp(async function authPlugin (fastify) {
   fastify.addHook('onReady', () => keySet.start())
   fastify.addHook('onClose', async () => keySet.close())
 }, { name: 'auth', dependencies: ['env'] })
+
+/** The request's bearer token, or the rejection its Authorization header (or URL) calls for. */
+function bearerTokenOf (request: FastifyRequest): string {
+  return readBearerToken(request.headers, request.raw.rawHeaders, request.query)
+}
 
 function accept (request: FastifyRequest, token: VerifiedToken): void {
   request.accessToken = token
