@@ -24,7 +24,7 @@ export const TARGETS = {
   ceiling: peer('fastify, no auth (ceiling)', 'ceiling.js', false),
   // The ceiling with Fastify's logger on (as ours has it), to split our gap to the ceiling into
   // what the logger costs and what auth costs.
-  'ceiling-logged': { ...peer('fastify + logger, no auth', 'ceiling-logged.js', false), optIn: true },
+  'ceiling-logged': { ...peer('fastify + logger, no auth', 'ceiling.js', false), env: { CEILING_LOGGER: 'true' }, optIn: true },
   'express-oauth2': peer('express + express-oauth2-jwt-bearer', 'express-oauth2-jwt-bearer.js'),
   'fastify-jwt-jwks': peer('fastify + fastify-jwt-jwks', 'fastify-jwt-jwks.js'),
   'fastify-jwt-get-jwks': peer('fastify + @fastify/jwt + get-jwks (verify cache on)', 'fastify-jwt-get-jwks.js')
