@@ -1,5 +1,6 @@
 import { createPublicKey, type JsonWebKey } from 'node:crypto'
 import { algorithmsForKey, type AsymmetricAlgorithm } from './algorithms.js'
+import { keyWeakness } from './key-strength.js'
 
 /** A published key in the form verification needs, converted once when the set is loaded. */
 export interface IssuerKey {
@@ -17,7 +18,6 @@ export class KeySetFormatError extends Error {}
 /** Bounds what a lying issuer can make us hold or convert. */
 export const MAX_KEYS = 100
 const MAX_KID_LENGTH = 256
-const MIN_RSA_BITS = 2048
 
 const PUBLIC_FIELDS: Record<string, readonly string[]> = {
   RSA: ['kty', 'n', 'e'],
@@ -75,6 +75,8 @@ function toIssuerKey (
   const { kid } = fields
   if (typeof kid !== 'string' || kid === '' || kid.length > MAX_KID_LENGTH) return 'no usable kid'
   if (fields.use !== undefined && fields.use !== 'sig') return `kid "${kid}" is not a signing key`
+  const ops = fields.key_ops
+  if (ops !== undefined && !(Array.isArray(ops) && ops.includes('verify'))) return `kid "${kid}" is not a verification key`
   if ('d' in fields) return `kid "${kid}" carries private key material and is refused`
   // Own properties only: a kty of "constructor" or "__proto__" must not find Object's members.
   const names = Object.hasOwn(PUBLIC_FIELDS, String(fields.kty)) ? PUBLIC_FIELDS[String(fields.kty)] : undefined
@@ -87,8 +89,8 @@ function toIssuerKey (
   if (known !== undefined && known.fingerprint === fingerprint) return known
   try {
     const key = createPublicKey({ key: publicJwk as JsonWebKey, format: 'jwk' })
-    const bits = key.asymmetricKeyDetails?.modulusLength
-    if (bits !== undefined && bits < MIN_RSA_BITS) return `kid "${kid}" is an RSA key shorter than ${MIN_RSA_BITS} bits`
+    const weakness = keyWeakness(key)
+    if (weakness !== undefined) return `kid "${kid}" ${weakness}`
     return { kid, pem: key.export({ type: 'spki', format: 'pem' }) as string, algorithms, fingerprint }
   } catch {
     return `kid "${kid}" is not a valid ${String(fields.kty)} key`

@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, verify as cryptoVerify, X509Certificate, type JsonWebKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -7,7 +7,7 @@ import { buildApp, envFor, LogCapture } from '../helpers/app.js'
 import { KeyServer, makeKey, type TestKey } from '../helpers/key-server.js'
 import { rawRequest } from '../helpers/raw-http.js'
 import {
-  assertCleanLogs, assertRejected, assertStillServes, Canary, PRIVATE, REJECTED, signText, throwAll, tokensOf, type Attack
+  assertCleanLogs, assertRejected, assertStillServes, b64text, Canary, PRIVATE, REJECTED, signText, throwAll, tokensOf, type Attack
 } from '../helpers/attacks.js'
 
 /*
@@ -76,6 +76,46 @@ t.test('key material or key location in the header is never used', async t => {
     'the issuer was only asked for discovery and its key set')
   await assertStillServes(t, app, keys)
   assertCleanLogs(t, logs, tokensOf(attacks))
+})
+
+t.test('published keys that would let anyone forge a token are refused', async t => {
+  // Node and OpenSSL take both keys below without complaint, and each lets a "signature" be made
+  // with no private key at all. An issuer should never publish them; if one ever appears in the
+  // key set (a broken or injected entry), it must be left out rather than trusted.
+  const keys = await KeyServer.start()
+  const [real] = keys.keys
+  const rsaExponentOne: TestKey = { ...real, kid: 'rsa-e1', publicJwk: { ...real.publicJwk, kid: 'rsa-e1', e: 'AQ' } }
+  const edIdentity: TestKey = {
+    ...real, kid: 'ed-identity', alg: 'EdDSA', publicJwk: { kty: 'OKP', crv: 'Ed25519', x: Buffer.alloc(32, 0).fill(1, 0, 1).toString('base64url'), kid: 'ed-identity' }
+  }
+  keys.published = [real, rsaExponentOne, edIdentity]
+  const logs = new LogCapture()
+  const app = await buildApp(envFor(keys, { ALGORITHMS: 'RS256,EdDSA' }), logs)
+  t.teardown(async () => { await app.close(); await keys.close() })
+
+  const input = (kid: string, alg: string) =>
+    `${b64text(JSON.stringify({ alg, typ: 'JWT', kid }))}.${b64text(JSON.stringify(keys.claims({ scope: 'read:messages' })))}`
+  // e = 1: the signature is the PKCS #1 v1.5 encoding of the digest itself (RFC 8017, 9.2).
+  const rsaInput = input('rsa-e1', 'RS256')
+  const digestInfo = Buffer.concat([Buffer.from('3031300d060960864801650304020105000420', 'hex'), createHash('sha256').update(rsaInput).digest()])
+  const modulusBytes = Buffer.from(real.publicJwk.n as string, 'base64url').length
+  const encoded = Buffer.concat([Buffer.from([0, 1]), Buffer.alloc(modulusBytes - 3 - digestInfo.length, 0xff), Buffer.from([0]), digestInfo])
+  // The identity point: R = identity and S = 0 satisfy the check for every message.
+  const edInput = input('ed-identity', 'EdDSA')
+  const edSignature = Buffer.alloc(64, 0).fill(1, 0, 1)
+
+  // The forgeries are real: node:crypto accepts them under the published keys.
+  const publicKey = (key: TestKey) => createPublicKey({ key: key.publicJwk as JsonWebKey, format: 'jwk' })
+  t.ok(cryptoVerify('sha256', Buffer.from(rsaInput), publicKey(rsaExponentOne), encoded), 'the e = 1 forgery verifies with node:crypto')
+  t.ok(cryptoVerify(null, Buffer.from(edInput), publicKey(edIdentity), edSignature), 'the identity-point forgery verifies with node:crypto')
+
+  await throwAll(t, app, [
+    { name: 'RS256 "signed" for an RSA key with e = 1', authorization: `Bearer ${rsaInput}.${encoded.toString('base64url')}`, url: '/api/private-scoped', expected: REJECTED.UNKNOWN_KEY },
+    { name: 'EdDSA "signed" for the identity point', authorization: `Bearer ${edInput}.${edSignature.toString('base64url')}`, url: '/api/private-scoped', expected: REJECTED.UNKNOWN_KEY }
+  ])
+  t.match(logs.lines.find(line => line.msg === 'some keys in the issuer key set were ignored')?.skipped,
+    [/rsa-e1.*unsafe public exponent/, /ed-identity.*small order/], 'the log says which keys were left out and why')
+  await assertStillServes(t, app, keys)
 })
 
 t.test('kid values that attack the key lookup', async t => {

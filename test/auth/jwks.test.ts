@@ -1,4 +1,4 @@
-import { createPublicKey, generateKeyPairSync } from 'node:crypto'
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { test } from 'tap'
 import { ALGORITHMS_FOR_KEY_SETS, algorithmsForKey } from '../../src/auth/algorithms.js'
 import { KeySetFormatError, MAX_KEYS, parseKeySet, type IssuerKey } from '../../src/auth/jwks.js'
@@ -13,6 +13,35 @@ function ecJwk (namedCurve: 'P-384' | 'P-521', kid: string): Record<string, unkn
   const { publicKey } = generateKeyPairSync('ec', { namedCurve })
   return { ...publicKey.export({ format: 'jwk' }), kid }
 }
+
+/** An RSA public key of exactly `bits` bits (a random odd modulus: a public key's factors are never checked). */
+function rsaOfBits (bits: number, kid: string): Record<string, unknown> {
+  const modulus = randomBytes(bits / 8)
+  modulus[0] |= 0x80
+  modulus[modulus.length - 1] |= 1
+  return { kty: 'RSA', n: modulus.toString('base64url'), e: 'AQAB', kid }
+}
+
+function ed25519Jwk (hex: string, kid: string): Record<string, unknown> {
+  return { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(hex, 'hex').toString('base64url'), kid }
+}
+
+/**
+ * Ed25519 public keys that let one signature verify for many messages: the points of small order
+ * (orders 1, 2, 4, 4, 8, 8), one with its sign bit set, and non-canonical spellings of y = 0, 1, 2.
+ */
+const WEAK_ED25519 = [
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0000000000000000000000000000000000000000000000000000000000000080',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff',
+  'efffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f'
+]
 
 /** The message of the KeySetFormatError a document causes. */
 function formatError (document: unknown): string {
@@ -108,6 +137,14 @@ test('parseKeySet skips every malformed or unsafe key and says why', async t => 
     [{ ...rsaPublic, kid: 'hs', alg: 'HS256' }, 'key 0: kid "hs" fits no allowed algorithm'],
     [{ kty: 'OKP', crv: 'X25519', x: ed.publicJwk.x, kid: 'x25519' }, 'key 0: kid "x25519" fits no allowed algorithm'],
     [short, 'key 0: kid "short" is an RSA key shorter than 2048 bits'],
+    [rsaOfBits(8200, 'long'), 'key 0: kid "long" is an RSA key longer than 8192 bits'],
+    [{ ...rsaPublic, kid: 'e1', e: 'AQ' }, 'key 0: kid "e1" is an RSA key with an unsafe public exponent'],
+    [{ ...rsaPublic, kid: 'e3', e: 'Aw' }, 'key 0: kid "e3" is an RSA key with an unsafe public exponent'],
+    [{ ...rsaPublic, kid: 'even', e: 'AQAC' }, 'key 0: kid "even" is an RSA key with an unsafe public exponent'],
+    [{ ...rsaPublic, kid: 'enc-ops', key_ops: ['encrypt'] }, 'key 0: kid "enc-ops" is not a verification key'],
+    [{ ...rsaPublic, kid: 'ops-text', key_ops: 'verify' }, 'key 0: kid "ops-text" is not a verification key'],
+    ...WEAK_ED25519.map((hex, index): [unknown, string] =>
+      [ed25519Jwk(hex, `weak-${index}`), `key 0: kid "weak-${index}" is an Ed25519 key of small order or in a non-canonical encoding`]),
     [{ ...rsaPublic, kid: 'no-n', n: undefined }, 'key 0: kid "no-n" is not a valid RSA key'],
     [badEc, 'key 0: kid "bad-ec" is not a valid EC key'],
     [notOnCurve, 'key 0: kid "off-curve" is not a valid EC key']
@@ -118,6 +155,18 @@ test('parseKeySet skips every malformed or unsafe key and says why', async t => 
     t.same([...keys.keys()], ['ed-1'], 'a bad key does not spoil the good ones')
     t.same(skipped, [why])
   }
+})
+
+test('parseKeySet takes keys at the edges of what is allowed', async t => {
+  const { keys } = parseKeySet({
+    keys: [
+      rsaOfBits(8192, 'longest'),
+      { ...rsa.publicJwk, kid: 'ops', key_ops: ['verify'] },
+      // A canonical y next to the non-canonical ones: only those at or above p are refused.
+      ed25519Jwk('ecfffffffffffffffffffffffffffffffffffffffffffffffffffffffffffeff', 'near-p')
+    ]
+  }, ALL)
+  t.same([...keys.keys()], ['longest', 'ops', 'near-p'])
 })
 
 test('parseKeySet keeps the first key of a duplicated kid', async t => {
