@@ -19,7 +19,20 @@ export const REDACTED_PATHS = [
 
 /** A URL with the value of any access_token parameter replaced, for log lines. */
 export function redactUrl (url: string): string {
-  return url.replace(/([?&]access_token=)[^&]*/gi, '$1[REDACTED]')
+  const query = url.indexOf('?')
+  if (query === -1) return url
+  // Each part starts with its ? or &. A second ? starts no parameter for Fastify, but what
+  // follows it is still no text for a log.
+  const parts = url.slice(query).split(/(?=[?&])/).map(part => {
+    const equals = part.indexOf('=')
+    return equals !== -1 && isTokenName(part.slice(1, equals)) ? `${part.slice(0, equals)}=[REDACTED]` : part
+  })
+  return url.slice(0, query) + parts.join('')
+}
+
+/** Fastify decodes parameter names, so `access%5Ftoken` is an access_token parameter too. */
+function isTokenName (name: string): boolean {
+  return name.replace(/%[0-9a-f]{2}/gi, escape => String.fromCharCode(parseInt(escape.slice(1), 16))).toLowerCase() === 'access_token'
 }
 
 /**
