@@ -170,6 +170,7 @@ export function deriveAuthSettings (env: Env): AuthSettings {
     throw new ConfigError('AUDIENCE', 'is required with ISSUER_BASE_URL or AUTH0_DOMAIN: set it to your API identifier')
   }
   const audiences = parseList(audience ?? LOCAL_AUDIENCE)
+  if (audiences.length === 0) throw new ConfigError('AUDIENCE', `must name at least one audience (your API identifier), got "${audience}"`)
   const jwksUri = env.JWKS_URI?.trim() || undefined
   if (jwksUri !== undefined) parseUrl('JWKS_URI', jwksUri)
   return {

@@ -67,6 +67,8 @@ test('every configuration mistake is one line naming the variable', async t => {
     'Configuration error: ALGORITHMS must not include HS256: shared-secret algorithms cannot be verified with a public key set')
   t.match(line({ ALGORITHMS: 'RS256,XY999' }), /^Configuration error: ALGORITHMS has an unknown algorithm "XY999"; allowed: RS256, /)
   t.equal(line({ ALGORITHMS: ' , ' }), 'Configuration error: ALGORITHMS must name at least one algorithm, e.g. RS256')
+  t.equal(line({ ISSUER_BASE_URL: 'https://tenant/', AUDIENCE: ',' }), 'Configuration error: AUDIENCE must name at least one audience (your API identifier), got ","')
+  t.equal(line({ AUDIENCE: ' , ' }), 'Configuration error: AUDIENCE must name at least one audience (your API identifier), got ","', 'in local issuer mode too')
   t.equal(line({ NODE_ENV: 'production' }),
     'Configuration error: ISSUER_BASE_URL is required when NODE_ENV=production (the local development issuer never runs in production); set ISSUER_BASE_URL or AUTH0_DOMAIN')
   t.equal(line({ ISSUER_BASE_URL: 'http://127.0.0.1:9999/', AUDIENCE: 'a' }), 'no error', 'plain http to loopback is fine')
