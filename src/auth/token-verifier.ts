@@ -238,9 +238,9 @@ export class TokenVerifier {
     return new InvalidClaim()
   }
 
-  /** An exp or nbf that, moved by the clock tolerance, falls outside the range of a Date. */
+  /** An exp, nbf or iat that, moved by the clock tolerance, falls outside the range of a Date. */
   #hasUnrepresentableDate (claims: Record<string, unknown> | undefined): boolean {
-    return [claims?.exp, claims?.nbf].some(value =>
+    return [claims?.exp, claims?.nbf, claims?.iat].some(value =>
       typeof value === 'number' && !(Math.abs(value * 1000) + this.#toleranceMs <= MAX_DATE_MS))
   }
 

@@ -99,7 +99,10 @@ t.test('outside the time window: expired, not yet valid, or no expiry', async t 
     { name: 'exp 1e400 (parses as Infinity: never expires)', authorization: signedText(JSON.stringify(keys.claims({ exp: 0 })).replace('"exp":0', '"exp":1e400')), expected: REJECTED.INVALID_CLAIM },
     { name: 'exp 1e20 (past the last time a Date can hold)', authorization: signed({ exp: 1e20 }), expected: REJECTED.INVALID_CLAIM },
     { name: 'nbf 1e20', authorization: signed({ nbf: 1e20 }), expected: REJECTED.INVALID_CLAIM },
-    { name: 'nbf 1e400', authorization: signedText(JSON.stringify(keys.claims({ nbf: 0 })).replace('"nbf":0', '"nbf":1e400')), expected: REJECTED.INVALID_CLAIM }
+    { name: 'nbf 1e400', authorization: signedText(JSON.stringify(keys.claims({ nbf: 0 })).replace('"nbf":0', '"nbf":1e400')), expected: REJECTED.INVALID_CLAIM },
+    // Handlers are promised a NumericDate in iat too, not Infinity.
+    { name: 'iat 1e400', authorization: signedText(JSON.stringify(keys.claims({ iat: 0 })).replace('"iat":0', '"iat":1e400')), expected: REJECTED.INVALID_CLAIM },
+    { name: 'iat -1e20', authorization: signed({ iat: -1e20 }), expected: REJECTED.INVALID_CLAIM }
   ]
   await corpus(t, attacks)
 })
