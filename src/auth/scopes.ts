@@ -30,6 +30,21 @@ export function satisfies (granted: ReadonlySet<string>, { scopes, mode }: Scope
     : scopes.some(scope => granted.has(scope))
 }
 
+/**
+ * A set that refuses changes once made. A verified token is cached and shared by every request
+ * that sends it, so a handler that added to its scopes would grant them to all the later ones.
+ */
+export class ReadonlyScopeSet extends Set<string> {
+  constructor (scopes: Iterable<string>) {
+    super()
+    for (const scope of scopes) super.add(scope)
+  }
+
+  override add (): this { throw new TypeError('the scopes of a verified token cannot be changed') }
+  override delete (): boolean { throw new TypeError('the scopes of a verified token cannot be changed') }
+  override clear (): void { throw new TypeError('the scopes of a verified token cannot be changed') }
+}
+
 /** Thrown while reading scopes when a claim has the wrong shape (e.g. `scope` as an object). */
 export class ScopeClaimError extends Error {}
 

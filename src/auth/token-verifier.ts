@@ -5,7 +5,7 @@ import {
   TokenNotYetValid, UnsupportedCritical, UnsupportedTokenHeader, WrongAudience, WrongIssuer
 } from './errors.js'
 import type { IssuerKey } from './jwks.js'
-import { grantedScopes } from './scopes.js'
+import { grantedScopes, ReadonlyScopeSet } from './scopes.js'
 import { BoundedCache, SecondSighting } from './token-cache.js'
 
 /** The claims of an access token we accept; exp, iss and aud are always present and checked. */
@@ -195,9 +195,9 @@ export class TokenVerifier {
     } catch (error) {
       throw this.#rejectionFor(token, error)
     }
-    let scopes: Set<string>
+    let scopes: ReadonlyScopeSet
     try {
-      scopes = grantedScopes(claims)
+      scopes = new ReadonlyScopeSet(grantedScopes(claims))
     } catch {
       throw this.#remember(token, new InvalidClaim())
     }
@@ -206,6 +206,8 @@ export class TokenVerifier {
     if (!hasDeclaredClaimTypes(claims) || this.#hasUnrepresentableDate(claims)) {
       throw this.#remember(token, new InvalidClaim())
     }
+    // Shared by every request that sends this token (the cache): no handler may change them.
+    deepFreeze(claims)
     const verified = new VerifiedToken(claims, scopes, key.kid, claims.exp * 1000 + this.#toleranceMs)
     if (this.#admission.admit(token)) this.#verified.set(token, verified)
     return verified
@@ -279,6 +281,13 @@ const DECLARED_CLAIM_TYPES: ReadonlyArray<[string, 'string' | 'number']> = [
 
 function hasDeclaredClaimTypes (claims: AccessTokenClaims): boolean {
   return DECLARED_CLAIM_TYPES.every(([claim, type]) => claims[claim] === undefined || typeof claims[claim] === type)
+}
+
+/** Claims are parsed JSON: objects and arrays all the way down. */
+function deepFreeze (value: unknown): void {
+  if (typeof value !== 'object' || value === null) return
+  Object.freeze(value)
+  for (const child of Object.values(value)) deepFreeze(child)
 }
 
 /** A JSON object from one base64url segment of a compact JWS, or undefined. */
