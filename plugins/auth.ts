@@ -3,7 +3,7 @@ import type { FastifyRequest, onRequestHookHandler, preHandlerHookHandler, Route
 import fp from 'fastify-plugin'
 import { readBearerToken } from '../src/auth/bearer.js'
 import { EndOfTurnBatch } from '../src/auth/end-of-turn-batch.js'
-import { bearerChallenge, InsufficientScope, MissingToken, serializedBody } from '../src/auth/errors.js'
+import { AuthRejection, bearerChallenge, InsufficientScope, MissingToken, serializedBody } from '../src/auth/errors.js'
 import { KeySet } from '../src/auth/key-set.js'
 import { routePolicy, type RouteAuthConfig, type RoutePolicy } from '../src/auth/route-policy.js'
 import { satisfies, validateScopeRequirement, type ScopeMode } from '../src/auth/scopes.js'
@@ -79,16 +79,27 @@ export default fp(async function authPlugin (fastify) {
     cacheSize: settings.tokenCacheSize
   })
 
+  // request.jwtVerify() by hand gets the whole policy and the same refusals. @fastify/jwt asks
+  // extractToken for the token before it decodes it: our verifier reads and judges it there, so a
+  // missing, malformed or refused token is our rejection, not @fastify/jwt's. The secret callback
+  // asks the verifier again (answered from memory for a refusal; a token seen for the first time
+  // is checked twice on this path, which the hook never takes), and @fastify/jwt then checks the
+  // token once more with the same policy.
   await fastify.register(fastifyJwt, {
-    // request.jwtVerify() by hand gets the whole policy too: the request's token goes through the
-    // same verifier as `authenticate` (and its rejections), then @fastify/jwt checks it again.
     secret: async (request: FastifyRequest) => {
       const verdict = await verifyRequest(request)
       if (!(verdict instanceof VerifiedToken)) throw verdict
       return (await keySet.get(verdict.kid)).pem
     },
     decode: { complete: true },
-    verify: verifyPolicy
+    verify: {
+      ...verifyPolicy,
+      extractToken: (request: FastifyRequest) => {
+        const verdict = verifyRequest(request)
+        if (verdict instanceof AuthRejection) throw verdict
+        return bearerTokenOf(request)
+      }
+    }
   })
 
   /** The request's verdict; a request with no usable bearer token throws its rejection. */

@@ -93,6 +93,32 @@ test('routes get the policy they declare; undeclared routes need a token', async
   const noKid = await app.inject({ url: '/jwt-verify', headers: { authorization: `Bearer ${keys.signRaw(keys.claims(), { header: { kid: 7 } })}` } })
   t.equal(noKid.json().code, 'AUTH_TOKEN_HEADER_UNSUPPORTED', 'request.jwtVerify refuses a kid that is not a string')
 
+  // request.jwtVerify() reads and refuses exactly as the hook does: same status, code, challenge
+  // and body, never @fastify/jwt's own errors or text.
+  const validToken = keys.sign()
+  const [header, , signature] = validToken.split('.')
+  const authorizations = [
+    undefined, 'Basic dXNlcjpwYXNz', 'Bearer', 'Bearer abc', `Bearer  ${validToken}`, `Bearer ${validToken} extra`,
+    `bearer ${validToken}`, `Bearer ${header}.bm90IGpzb24.${signature}`
+  ]
+  for (const authorization of authorizations) {
+    const headers = authorization === undefined ? {} : { authorization }
+    const [byHook, byHand] = await Promise.all([
+      app.inject({ url: '/api/private', headers }), app.inject({ url: '/jwt-verify', headers })
+    ])
+    const view = (response: typeof byHook) => response.statusCode === 200
+      ? { status: 200 }
+      : { status: response.statusCode, challenge: response.headers['www-authenticate'], body: response.json() }
+    t.same(view(byHand), view(byHook), `request.jwtVerify answers ${JSON.stringify(authorization)?.slice(0, 40)} as the hook does`)
+  }
+  // One case differs: a token whose key is being fetched reaches @fastify/jwt's decoder before our
+  // verifier has judged it. Undecodable, it is refused as malformed rather than as unknown-key.
+  const unknownKid = keys.signRaw(keys.claims(), { header: { kid: 'not-published' } }).split('.')[0]
+  const undecodable = await app.inject({ url: '/jwt-verify', headers: { authorization: `Bearer ${unknownKid}.bm90IGpzb24.${signature}` } })
+  t.equal(undecodable.statusCode, 401)
+  t.same(undecodable.json(), { statusCode: 401, error: 'Unauthorized', code: 'AUTH_TOKEN_MALFORMED', message: 'The access token is not a well-formed signed JWT' })
+  t.match(undecodable.headers['www-authenticate'], /^Bearer realm="api", error="invalid_token"/)
+
   t.same(app.declaredRoutes.filter(route => route.method === 'GET' && route.url.startsWith('/a')).map(route => [route.url, describePolicy(route.policy)]), [
     ['/api/private-scoped', 'scopes: read:messages (all)'],
     ['/api/private', 'token'],
