@@ -14,7 +14,6 @@ export class AuthRejection extends Error {
   declare statusCode: number
   /** The full `WWW-Authenticate` value; set per class, or per instance for scope failures. */
   declare challenge: string
-  declare kind: ChallengeKind
   /** Seconds a client should wait before retrying, for 503s. */
   declare retryAfter?: number
   /** The JSON response body, serialized once per class (or per route for scope failures). */
@@ -57,7 +56,6 @@ function rejectionClass (code: string, message: string, statusCode: number): Rej
  */
 function define (code: string, statusCode: number, kind: ChallengeKind, message: string): RejectionClass {
   const Rejection = rejectionClass(code, message, statusCode)
-  Rejection.prototype.kind = kind
   Rejection.prototype.challenge = bearerChallenge(kind, message)
   Rejection.prototype.body = serializedBody({ statusCode, code, message })
   return Rejection
@@ -101,4 +99,3 @@ export const KeysUnavailable = define('AUTH_KEYS_UNAVAILABLE', 503, 'unavailable
 /** Made once per route that declares scopes, with that route's scopes in its challenge. */
 export const InsufficientScope = rejectionClass('AUTH_INSUFFICIENT_SCOPE',
   'The access token does not have the required scope (%s)', 403)
-InsufficientScope.prototype.kind = 'insufficient_scope'
