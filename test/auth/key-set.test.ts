@@ -400,6 +400,25 @@ test('an unknown kid while the issuer fails is 503 with Retry-After, not 401', a
   t.notOk(keySet.get(good.kid) instanceof Promise, 'a known kid is still served')
 })
 
+test('discovery and the key set share one deadline', async t => {
+  // Each answer takes 250 ms: alone within the 400 ms timeout, together past it. A request waiting
+  // on the first load must not wait for the timeout twice over.
+  const server = await startServer(t)
+  server.delayMs = 250
+  const { keySet, logs } = keySetFor(t, server, { timeoutMs: 400 })
+  const startedAt = performance.now()
+  await keySet.start()
+  const waited = performance.now() - startedAt
+  t.equal(keySet.status().ready, false, 'the load failed')
+  t.match(logged(logs, LOAD_FAILED)[0]?.reason, new RegExp(`^${server.jwksUri}: no response within \\d+ ms$`))
+  t.ok(waited < 600, `gave up after ${Math.round(waited)} ms, within the one 400 ms deadline (and some slack)`)
+  t.equal(server.discoveryFetches, 1)
+
+  server.delayMs = 100
+  await keySet.refresh()
+  t.equal(keySet.status().ready, true, 'both within the deadline together: loaded')
+})
+
 test('a known key never waits on a hung issuer; an unknown one waits at most the timeout', async t => {
   const good = makeKey('EC')
   const server = await startServer(t, [good])

@@ -45,6 +45,8 @@ export class KeyServer {
   discovery: 'ok' | 'missing' | Record<string, unknown> | null = 'ok'
   /** Where the JWKS is served; the discovery document points there. */
   jwksPath = '/.well-known/jwks.json'
+  /** Every answer (discovery and key set) waits this long first. */
+  delayMs = 0
   jwksFetches = 0
   discoveryFetches = 0
   readonly requests: string[] = []
@@ -64,7 +66,10 @@ export class KeyServer {
   }
 
   async #listen (): Promise<void> {
-    this.#server = createServer((request, response) => this.#handle(request, response))
+    this.#server = createServer((request, response) => {
+      if (this.delayMs === 0) this.#handle(request, response)
+      else setTimeout(() => { this.#handle(request, response) }, this.delayMs)
+    })
     await new Promise<void>(resolve => this.#server?.listen(0, '127.0.0.1', resolve))
     this.port = (this.#server.address() as AddressInfo).port
   }
