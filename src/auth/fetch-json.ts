@@ -10,7 +10,10 @@ export class IssuerFetchError extends Error {
 }
 
 export interface FetchLimits {
+  /** How long the exchange may take; with `deadline`, how long the caller's whole load may. */
   timeoutMs: number
+  /** A deadline the caller shares across several fetches (AbortSignal.timeout(timeoutMs)); by default each fetch has its own. */
+  deadline?: AbortSignal
   maxBytes: number
   /** Ends the fetch early (the key set closing), so a hung issuer cannot hold the process open. */
   signal?: AbortSignal
@@ -23,8 +26,7 @@ export interface FetchLimits {
  * error. Built on node:http rather than fetch(): the service's server already loads it, while
  * fetch's undici costs about 15 MB of resident memory for a request made every few minutes.
  */
-export async function fetchJson (url: string, { timeoutMs, maxBytes, signal: cancel }: FetchLimits): Promise<unknown> {
-  const deadline = AbortSignal.timeout(timeoutMs)
+export async function fetchJson (url: string, { timeoutMs, maxBytes, signal: cancel, deadline = AbortSignal.timeout(timeoutMs) }: FetchLimits): Promise<unknown> {
   const signal = cancel === undefined ? deadline : AbortSignal.any([deadline, cancel])
   /** Why the exchange stopped when it was aborted, or undefined when it was not. */
   const aborted = (): string | undefined => deadline.aborted

@@ -145,13 +145,13 @@ export class KeySet {
     const { log, timeoutMs, maxBytes } = this.#options
     const fetching = new AbortController()
     this.#fetching = fetching
-    const startedAt = performance.now()
     // One deadline for the whole load: discovery and the key set share JWKS_TIMEOUT, so a request
     // waiting on a new key waits at most that long, not once per fetch.
-    const limits = (): FetchLimits => ({ timeoutMs: Math.max(1, Math.ceil(startedAt + timeoutMs - performance.now())), maxBytes, signal: fetching.signal })
+    const limits = { timeoutMs, maxBytes, signal: fetching.signal, deadline: AbortSignal.timeout(timeoutMs) }
+    const startedAt = performance.now()
     try {
-      const uri = await this.#jwksUri(limits())
-      const { keys, skipped } = parseKeySet(await fetchJson(uri, limits()), this.#options.algorithms, this.#keys)
+      const uri = await this.#jwksUri(limits)
+      const { keys, skipped } = parseKeySet(await fetchJson(uri, limits), this.#options.algorithms, this.#keys)
       if (skipped.length > 0) log.warn({ jwksUri: uri, skipped }, 'some keys in the issuer key set were ignored')
       const retired = [...this.#keys.values()].filter(old => keys.get(old.kid) !== old).map(old => old.kid)
       const changed = retired.length > 0 || keys.size !== this.#keys.size || this.#lastError !== undefined

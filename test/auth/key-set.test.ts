@@ -410,7 +410,7 @@ test('discovery and the key set share one deadline', async t => {
   await keySet.start()
   const waited = performance.now() - startedAt
   t.equal(keySet.status().ready, false, 'the load failed')
-  t.match(logged(logs, LOAD_FAILED)[0]?.reason, new RegExp(`^${server.jwksUri}: no response within \\d+ ms$`))
+  t.equal(logged(logs, LOAD_FAILED)[0]?.reason, `${server.jwksUri}: no response within 400 ms`, 'the load\'s deadline, not what was left of it')
   t.ok(waited < 600, `gave up after ${Math.round(waited)} ms, within the one 400 ms deadline (and some slack)`)
   t.equal(server.discoveryFetches, 1)
 
