@@ -62,7 +62,7 @@ function claimsAreValid (claims: Claims): boolean {
     (claims.aud === keys.audience || (isStringList(claims.aud) && claims.aud.includes(keys.audience))) &&
     isTime(claims.exp) && claims.exp * 1000 + TOLERANCE_MS >= at &&
     absentOr(claims, 'nbf', nbf => isTime(nbf) && nbf * 1000 - TOLERANCE_MS <= at) &&
-    absentOr(claims, 'iat', iat => typeof iat === 'number') &&
+    absentOr(claims, 'iat', isTime) &&
     ['sub', 'jti', 'azp', 'gty', 'scope'].every(name => absentOr(claims, name, value => typeof value === 'string')) &&
     absentOr(claims, 'permissions', isStringList) &&
     absentOr(claims, 'scp', scp => typeof scp === 'string' || isStringList(scp))
