@@ -99,7 +99,9 @@ test('routes get the policy they declare; undeclared routes need a token', async
   const [header, , signature] = validToken.split('.')
   const authorizations = [
     undefined, 'Basic dXNlcjpwYXNz', 'Bearer', 'Bearer abc', `Bearer  ${validToken}`, `Bearer ${validToken} extra`,
-    `bearer ${validToken}`, `Bearer ${header}.bm90IGpzb24.${signature}`
+    `bearer ${validToken}`, `Bearer ${header}.bm90IGpzb24.${signature}`,
+    // Refused only once the key set has been asked again: the verdict reaches @fastify/jwt's secret callback.
+    `Bearer ${keys.signRaw(keys.claims(), { header: { kid: 'not-published' } })}`
   ]
   for (const authorization of authorizations) {
     const headers = authorization === undefined ? {} : { authorization }
