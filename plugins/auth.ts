@@ -95,9 +95,10 @@ export default fp(async function authPlugin (fastify) {
     verify: {
       ...verifyPolicy,
       extractToken: (request: FastifyRequest) => {
-        const verdict = verifyRequest(request)
+        const token = bearerTokenOf(request)
+        const verdict = verifier.verify(token)
         if (verdict instanceof AuthRejection) throw verdict
-        return bearerTokenOf(request)
+        return token
       }
     }
   })
