@@ -1,6 +1,7 @@
 import { isIP } from 'node:net'
 import { ALGORITHMS_FOR_KEY_SETS, type AsymmetricAlgorithm } from './auth/algorithms.js'
 import { DEV_AUDIENCE } from './issuer/dev-credentials.js'
+import { isProduction } from './production.js'
 
 /** The raw environment, as @fastify/env validates it against `envSchema`. */
 export interface Env {
@@ -104,16 +105,18 @@ function parseUrl (variable: string, value: string): URL {
   try {
     url = new URL(value)
   } catch {
-    throw new ConfigError(variable, `is not a valid URL: "${value}"`)
+    // Whatever sits between // and @ may be a password: it never reaches the error line.
+    throw new ConfigError(variable, `is not a valid URL: "${value.replace(/\/\/[^/]*@/, '//')}"`)
+  }
+  // Before any check that quotes the value, which must not carry credentials into a log.
+  if (url.username !== '' || url.password !== '') {
+    throw new ConfigError(variable, 'must not contain credentials')
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new ConfigError(variable, `must be an https URL, got "${url.protocol}"`)
   }
   if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
     throw new ConfigError(variable, `must use https (plain http is only allowed to localhost): "${value}"`)
-  }
-  if (url.username !== '' || url.password !== '') {
-    throw new ConfigError(variable, 'must not contain credentials')
   }
   if (url.search !== '' || url.hash !== '') {
     throw new ConfigError(variable, 'must not contain a query or a fragment')
@@ -162,7 +165,7 @@ function parseAlgorithms (value: string): AsymmetricAlgorithm[] {
 export function deriveAuthSettings (env: Env): AuthSettings {
   const issuer = configuredIssuer(env)
   const localIssuer = issuer === undefined
-  if (localIssuer && env.NODE_ENV === 'production') {
+  if (localIssuer && isProduction(env.NODE_ENV)) {
     throw new ConfigError('ISSUER_BASE_URL', 'is required when NODE_ENV=production (the local development issuer never runs in production); set ISSUER_BASE_URL or AUTH0_DOMAIN')
   }
   const audience = env.AUDIENCE?.trim() || undefined

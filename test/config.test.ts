@@ -56,6 +56,10 @@ test('every configuration mistake is one line naming the variable', async t => {
   t.equal(line({ ISSUER_BASE_URL: 'http://tenant.auth0.com/', AUDIENCE: 'a' }),
     'Configuration error: ISSUER_BASE_URL must use https (plain http is only allowed to localhost): "http://tenant.auth0.com/"')
   t.equal(line({ ISSUER_BASE_URL: 'https://u:p@tenant/', AUDIENCE: 'a' }), 'Configuration error: ISSUER_BASE_URL must not contain credentials')
+  // Credentials are refused before any check that quotes the value, and never quoted themselves.
+  t.equal(line({ ISSUER_BASE_URL: 'http://user:s3cret@example.com/', AUDIENCE: 'a' }), 'Configuration error: ISSUER_BASE_URL must not contain credentials')
+  t.equal(line({ JWKS_URI: 'http://user:s3cret@keys.example/jwks', ISSUER_BASE_URL: 'https://tenant/', AUDIENCE: 'a' }), 'Configuration error: JWKS_URI must not contain credentials')
+  t.equal(line({ ISSUER_BASE_URL: 'https://user:s3 cret@tenant:x/', AUDIENCE: 'a' }), 'Configuration error: ISSUER_BASE_URL is not a valid URL: "https://tenant:x/"')
   t.equal(line({ ISSUER_BASE_URL: 'https://tenant/?x=1', AUDIENCE: 'a' }), 'Configuration error: ISSUER_BASE_URL must not contain a query or a fragment')
   t.equal(line({ JWKS_URI: 'http://keys.example/jwks', ISSUER_BASE_URL: 'https://tenant/', AUDIENCE: 'a' }),
     'Configuration error: JWKS_URI must use https (plain http is only allowed to localhost): "http://keys.example/jwks"')
@@ -69,8 +73,10 @@ test('every configuration mistake is one line naming the variable', async t => {
   t.equal(line({ ALGORITHMS: ' , ' }), 'Configuration error: ALGORITHMS must name at least one algorithm, e.g. RS256')
   t.equal(line({ ISSUER_BASE_URL: 'https://tenant/', AUDIENCE: ',' }), 'Configuration error: AUDIENCE must name at least one audience (your API identifier), got ","')
   t.equal(line({ AUDIENCE: ' , ' }), 'Configuration error: AUDIENCE must name at least one audience (your API identifier), got ","', 'in local issuer mode too')
-  t.equal(line({ NODE_ENV: 'production' }),
-    'Configuration error: ISSUER_BASE_URL is required when NODE_ENV=production (the local development issuer never runs in production); set ISSUER_BASE_URL or AUTH0_DOMAIN')
+  for (const NODE_ENV of ['production', 'Production', ' production ', 'PRODUCTION']) {
+    t.equal(line({ NODE_ENV }),
+      'Configuration error: ISSUER_BASE_URL is required when NODE_ENV=production (the local development issuer never runs in production); set ISSUER_BASE_URL or AUTH0_DOMAIN', JSON.stringify(NODE_ENV))
+  }
   t.equal(line({ ISSUER_BASE_URL: 'http://127.0.0.1:9999/', AUDIENCE: 'a' }), 'no error', 'plain http to loopback is fine')
 })
 

@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
+import { isProduction } from '../production.js'
 import { DEFAULT_CONFIG_FILE, DEFAULT_KEY_DIR, findProjectRoot } from './project-root.js'
 
 export const DEFAULT_PORT = 3011
@@ -36,13 +37,15 @@ const LOOPBACK = new Map<string, LoopbackAddress>([['127.0.0.1', '127.0.0.1'], [
 
 export function resolveSettings (options: LocalIssuerOptions): IssuerSettings {
   const env = options.env ?? process.env
-  if (env.NODE_ENV === 'production') throw new Error(PRODUCTION_REFUSAL)
+  if (isProduction(env.NODE_ENV)) throw new Error(PRODUCTION_REFUSAL)
   const root = (): string => findProjectRoot()
+  // An empty path means the default, whether it came as an option or from the environment:
+  // resolve('') is the working directory, where a private signing key must never be written.
   return {
     port: options.port ?? portFromEnv(env),
     host: loopbackAddress(options.host ?? '127.0.0.1'),
-    configPath: resolve(options.configPath ?? readEnv(env, 'LOCAL_ISSUER_CONFIG') ?? join(root(), DEFAULT_CONFIG_FILE)),
-    keyDir: resolve(options.keyDir ?? readEnv(env, 'LOCAL_ISSUER_KEY_DIR') ?? join(root(), DEFAULT_KEY_DIR))
+    configPath: resolve(unlessEmpty(options.configPath) ?? readEnv(env, 'LOCAL_ISSUER_CONFIG') ?? join(root(), DEFAULT_CONFIG_FILE)),
+    keyDir: resolve(unlessEmpty(options.keyDir) ?? readEnv(env, 'LOCAL_ISSUER_KEY_DIR') ?? join(root(), DEFAULT_KEY_DIR))
   }
 }
 
@@ -60,9 +63,13 @@ function portFromEnv (env: NodeJS.ProcessEnv): number {
 
 /** An unset variable and an empty one mean the same: use the default. */
 function readEnv (env: NodeJS.ProcessEnv, name: string): string | undefined {
-  const value = env[name]
+  return unlessEmpty(env[name])
+}
+
+function unlessEmpty (value: string | undefined): string | undefined {
   return value === '' ? undefined : value
 }
+
 
 function loopbackAddress (host: string): LoopbackAddress {
   const address = LOOPBACK.get(host)

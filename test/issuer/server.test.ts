@@ -26,7 +26,9 @@ function listen (host: string, port: number): Promise<Server> {
 t.test('refuses to run in production, with one line saying what to do', async t => {
   t.equal(PRODUCTION_REFUSAL.includes('\n'), false)
   t.match(PRODUCTION_REFUSAL, /set ISSUER_BASE_URL/)
-  await t.rejects(startLocalIssuer({ port: 0, logger: false, env: { NODE_ENV: 'production' } }), { message: PRODUCTION_REFUSAL })
+  for (const NODE_ENV of ['production', 'Production', ' production']) {
+    await t.rejects(startLocalIssuer({ port: 0, logger: false, env: { NODE_ENV } }), { message: PRODUCTION_REFUSAL }, JSON.stringify(NODE_ENV))
+  }
   await t.rejects(buildLocalIssuer({ issuer: 'http://localhost:1/', logger: false, env: { NODE_ENV: 'production' } }), { message: PRODUCTION_REFUSAL })
 })
 
@@ -86,6 +88,14 @@ t.test('settings: options first, then LOCAL_ISSUER_* variables, then defaults', 
   t.same(resolveSettings({ port: 5, host: 'localhost', configPath: '/c.json', keyDir: '/k', env: { LOCAL_ISSUER_PORT: '4000', LOCAL_ISSUER_CONFIG: 'a.json' } }), {
     port: 5, host: '127.0.0.1', configPath: '/c.json', keyDir: '/k'
   })
+  // The service passes its validated LOCAL_ISSUER_* values as options, where an empty one used to
+  // resolve to the working directory: the private signing key was written there.
+  t.same(resolveSettings({ configPath: '', keyDir: '', env: {} }), {
+    port: DEFAULT_PORT, host: '127.0.0.1', configPath: join(ROOT, 'config', 'local-issuer.json'), keyDir: join(ROOT, '.local-issuer')
+  }, 'empty options mean the defaults too')
+  t.same(resolveSettings({ configPath: '', keyDir: '', env: { LOCAL_ISSUER_CONFIG: 'a.json', LOCAL_ISSUER_KEY_DIR: 'keys' } }), {
+    port: DEFAULT_PORT, host: '127.0.0.1', configPath: resolve('a.json'), keyDir: resolve('keys')
+  }, 'and give way to the variables')
   for (const bad of ['abc', '-1', '1.5', '65536']) {
     t.throws(() => resolveSettings({ env: { LOCAL_ISSUER_PORT: bad } }), { message: `Invalid LOCAL_ISSUER_PORT "${bad}": expected a port number from 0 to 65535` })
   }
