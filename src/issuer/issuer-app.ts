@@ -6,6 +6,7 @@ import { discoveryRoutes } from './discovery-routes.js'
 import { notFoundHandler, oauthErrorHandler } from './error-handler.js'
 import { KeyStore } from './key-store.js'
 import { LoopbackTwin } from './loopback-twin.js'
+import { OAuthError } from './oauth-error.js'
 import { QueryFreeLogController } from './log-controller.js'
 import type { IssuerSettings } from './settings.js'
 import { tokenRoute } from './token-route.js'
@@ -17,6 +18,9 @@ export interface IssuerApp {
   readonly app: FastifyInstance
   readonly twin: LoopbackTwin
 }
+
+/** The Host names a request to the local issuer may carry (the port aside). */
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]'])
 
 /**
  * The issuer as its own Fastify instance (not a plugin of the API), configured and ready to listen.
@@ -35,6 +39,11 @@ export async function createIssuerApp (settings: IssuerSettings, logger: Fastify
     const keys = await KeyStore.open(settings.keyDir, app.log)
     const issuerUrl = (): string => issuer ?? localIssuerUrl(app.server.address())
     app.setErrorHandler(oauthErrorHandler)
+    // Listening on loopback is not enough against DNS rebinding: a web page can point its own name
+    // at 127.0.0.1 and call the issuer under that name, and the development credentials are public.
+    app.addHook('onRequest', async request => {
+      if (!LOOPBACK_NAMES.has(request.hostname)) throw new OAuthError('invalid_request', 'The local issuer answers only requests addressed to localhost, 127.0.0.1 or [::1]')
+    })
     app.setNotFoundHandler(notFoundHandler)
     app.addHook('onClose', async () => { await twin.close() })
     await app.register(formbody)

@@ -1,6 +1,6 @@
 // Starting the issuer: options and environment, loopback only, the production refusal, both
 // loopback addresses, and what it logs (the development warning, never a secret).
-import { createServer, type Server } from 'node:http'
+import { createServer, request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join, resolve } from 'node:path'
 import t from 'tap'
@@ -49,6 +49,41 @@ t.test('both loopback addresses serve the issuer, whichever is asked for', async
       t.equal((await response.json() as { issuer: string }).issuer, issuer, `${host}: reached through ${address}`)
     }
   }
+})
+
+/** A request to 127.0.0.1:port that says `host` in its Host header. */
+async function requestAs (port: number, path: string, host: string, form?: string): Promise<{ status: number, body: string }> {
+  return await new Promise((resolve, reject) => {
+    const headers = { host, ...(form === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }) }
+    const request = httpRequest({ host: '127.0.0.1', port, path, method: form === undefined ? 'GET' : 'POST', headers }, response => {
+      let body = ''
+      response.on('data', chunk => { body += String(chunk) })
+      response.on('end', () => { resolve({ status: response.statusCode ?? 0, body }) })
+    })
+    request.on('error', reject)
+    request.end(form)
+  })
+}
+
+t.test('answers only requests addressed to a loopback name, against DNS rebinding', async t => {
+  // A web page whose own name resolves to 127.0.0.1 reaches the issuer with that name as Host,
+  // and the development credentials are public: it must get nothing.
+  const { issuer } = await startTestIssuer(t)
+  const port = Number(new URL(issuer).port)
+  const discovery = '/.well-known/openid-configuration'
+  for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, 'localhost']) {
+    t.equal((await requestAs(port, discovery, host)).status, 200, host)
+  }
+  for (const host of [`evil.example:${port}`, 'evil.example', `localhost.evil.example:${port}`, `127.0.0.1.nip.io:${port}`]) {
+    const refused = await requestAs(port, discovery, host)
+    t.equal(refused.status, 400, host)
+    t.same(JSON.parse(refused.body), {
+      error: 'invalid_request', error_description: 'The local issuer answers only requests addressed to localhost, 127.0.0.1 or [::1]'
+    })
+  }
+  const form = new URLSearchParams(clientCredentials('m2m-reader', SECRETS.reader)).toString()
+  t.equal((await requestAs(port, '/oauth/token', `localhost:${port}`, form)).status, 200, 'a token for localhost')
+  t.equal((await requestAs(port, '/oauth/token', `evil.example:${port}`, form)).status, 400, 'none for another name')
 })
 
 t.test('fails to start rather than share localhost:<port> with another server', async t => {
