@@ -7,12 +7,13 @@ import { CLIENT_CHALLENGE, OAuthError } from './oauth-error.js'
  */
 export function oauthErrorHandler (error: FastifyError | OAuthError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const oauthError = toOAuthError(error, request.routeOptions.bodyLimit)
-  if (oauthError.statusCode >= 500) {
+  if (oauthError.error === 'server_error') {
     request.log.error({ err: error }, 'local issuer failed')
   } else {
     request.log.info({ error: oauthError.error }, oauthError.message)
   }
   if (oauthError.error === 'invalid_client') reply.header('www-authenticate', CLIENT_CHALLENGE)
+  if (oauthError.error === 'temporarily_unavailable') reply.header('retry-after', '1')
   return reply.code(oauthError.statusCode).send(oauthError.toJSON())
 }
 

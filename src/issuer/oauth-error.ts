@@ -11,6 +11,7 @@ export type OAuthErrorCode =
   | 'invalid_scope'
   | 'access_denied'
   | 'server_error'
+  | 'temporarily_unavailable'
 
 const STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -22,7 +23,9 @@ const STATUS: Record<OAuthErrorCode, number> = {
   invalid_scope: 400,
   // 403 like Auth0: the request is understood and authenticated, the API is off limits to the client.
   access_denied: 403,
-  server_error: 500
+  server_error: 500,
+  // Too many token requests at once: retry shortly (sent with Retry-After).
+  temporarily_unavailable: 503
 }
 
 export class OAuthError extends Error {

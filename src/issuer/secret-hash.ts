@@ -1,5 +1,7 @@
 import { randomBytes, scrypt, timingSafeEqual, type BinaryLike, type ScryptOptions } from 'node:crypto'
 import { promisify } from 'node:util'
+import { CheckSlots } from './check-slots.js'
+import { OAuthError } from './oauth-error.js'
 
 /**
  * Client secrets and user passwords are stored as scrypt hashes in one self-describing string,
@@ -57,9 +59,16 @@ export async function hashSecret (secret: string, params: ScryptParams = DEFAULT
   return `scrypt$N=${params.cost},r=${params.blockSize},p=${params.parallelization}$${salt.toString('base64url')}$${hash.toString('base64url')}`
 }
 
-/** Constant-time comparison, so response timing says nothing about how close a guess was. */
+/** Two of the thread pool's four threads at most, and a second's worth of checks waiting. */
+const secretChecks = new CheckSlots(2, 64)
+
+/**
+ * Constant-time comparison, so response timing says nothing about how close a guess was. Refused
+ * with temporarily_unavailable when too many checks already wait.
+ */
 export async function verifySecret (secret: string, stored: SecretHash): Promise<boolean> {
-  const candidate = await derive(secret, stored.salt, stored.hash.length, stored)
+  const candidate = await secretChecks.run(async () => await derive(secret, stored.salt, stored.hash.length, stored))
+  if (candidate === undefined) throw new OAuthError('temporarily_unavailable', 'too many token requests at once: retry in a second')
   return timingSafeEqual(candidate, stored.hash)
 }
 
