@@ -42,7 +42,7 @@ export async function createIssuerApp (settings: IssuerSettings, logger: Fastify
     // Listening on loopback is not enough against DNS rebinding: a web page can point its own name
     // at 127.0.0.1 and call the issuer under that name, and the development credentials are public.
     app.addHook('onRequest', async request => {
-      if (!LOOPBACK_NAMES.has(request.hostname)) throw new OAuthError('invalid_request', 'The local issuer answers only requests addressed to localhost, 127.0.0.1 or [::1]')
+      if (!LOOPBACK_NAMES.has(request.hostname)) throw new OAuthError('invalid_request', 'the local issuer answers only requests addressed to localhost, 127.0.0.1 or [::1]')
     })
     app.setNotFoundHandler(notFoundHandler)
     app.addHook('onClose', async () => { await twin.close() })

@@ -78,7 +78,7 @@ t.test('answers only requests addressed to a loopback name, against DNS rebindin
     const refused = await requestAs(port, discovery, host)
     t.equal(refused.status, 400, host)
     t.same(JSON.parse(refused.body), {
-      error: 'invalid_request', error_description: 'The local issuer answers only requests addressed to localhost, 127.0.0.1 or [::1]'
+      error: 'invalid_request', error_description: 'the local issuer answers only requests addressed to localhost, 127.0.0.1 or [::1]'
     })
   }
   const form = new URLSearchParams(clientCredentials('m2m-reader', SECRETS.reader)).toString()
