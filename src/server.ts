@@ -56,8 +56,12 @@ export async function startServer ({ env, localIssuer = true }: StartOptions = {
 export function describeStartupError (error: unknown): string | undefined {
   const config = describeConfigError(error)
   if (config !== undefined) return config
-  const { code, port } = error as { code?: unknown, port?: unknown }
+  const { code, port, address, hostname } = error as { code?: unknown, port?: unknown, address?: unknown, hostname?: unknown }
   if (code === 'EADDRINUSE') return `Start-up error: port ${String(port)} is already in use (set PORT or LOCAL_ISSUER_PORT)`
+  // HOST names no address of this machine (EADDRNOTAVAIL), or no address at all (ENOTFOUND).
+  if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return `Start-up error: cannot listen on "${String(hostname ?? address)}" (${code}): set HOST to an address of this machine, e.g. 0.0.0.0 or 127.0.0.1`
+  }
   return undefined
 }
 

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
 import { envSchema } from '../src/config.js'
@@ -62,6 +63,12 @@ test('start-up failures a user can fix are one line', async t => {
   t.teardown(() => first.close())
   const error = await startServer({ env: { ...envFor(keys), PORT: String(port), LOG_LEVEL: 'silent' } }).catch((error: unknown) => error)
   t.equal(describeStartupError(error), `Start-up error: port ${port} is already in use (set PORT or LOCAL_ISSUER_PORT)`)
+
+  // 192.0.2.1 (TEST-NET-1) is no address of this machine; a name that resolves to nothing fails in DNS.
+  const foreign = await startServer({ env: { ...envFor(keys), PORT: '0', HOST: '192.0.2.1', LOG_LEVEL: 'silent' } }).catch((error: unknown) => error)
+  t.equal(describeStartupError(foreign), 'Start-up error: cannot listen on "192.0.2.1" (EADDRNOTAVAIL): set HOST to an address of this machine, e.g. 0.0.0.0 or 127.0.0.1')
+  t.equal(describeStartupError(Object.assign(new Error('getaddrinfo ENOTFOUND api.invalid'), { code: 'ENOTFOUND', hostname: 'api.invalid' })),
+    'Start-up error: cannot listen on "api.invalid" (ENOTFOUND): set HOST to an address of this machine, e.g. 0.0.0.0 or 127.0.0.1')
 })
 
 test('the process: bad configuration exits 1 with one line', async t => {
@@ -73,10 +80,15 @@ test('the process: bad configuration exits 1 with one line', async t => {
   t.equal(schema.stderr, 'Configuration error: PORT must be integer\n')
 })
 
-test('the process: an unexpected start-up failure exits 1 with its message', async t => {
-  const result = await runServer({ ISSUER_BASE_URL: 'http://127.0.0.1:9/', AUDIENCE: 'a', HOST: '203.0.113.1', PORT: '0', LOG_LEVEL: 'silent' })
-  t.equal(result.code, 1)
-  t.match(result.stderr, /^Start-up failed: listen EADDRNOTAVAIL.*\n$/)
+test('the process: a start-up failure exits 1 with one line', async t => {
+  const host = await runServer({ ISSUER_BASE_URL: 'http://127.0.0.1:9/', AUDIENCE: 'a', HOST: '203.0.113.1', PORT: '0', LOG_LEVEL: 'silent' })
+  t.equal(host.code, 1)
+  t.equal(host.stderr, 'Start-up error: cannot listen on "203.0.113.1" (EADDRNOTAVAIL): set HOST to an address of this machine, e.g. 0.0.0.0 or 127.0.0.1\n')
+  // Any other failure: its own message, still one line.
+  const dir = t.testdir({})
+  const other = await runServer({ PORT: '0', LOCAL_ISSUER_PORT: String(await freePort()), LOCAL_ISSUER_CONFIG: dir, LOCAL_ISSUER_KEY_DIR: join(dir, 'keys'), LOG_LEVEL: 'silent' })
+  t.equal(other.code, 1)
+  t.match(other.stderr, /^Start-up failed: Cannot read the local issuer config .*: EISDIR \(set LOCAL_ISSUER_CONFIG to another file\)\n$/)
 })
 
 test('the process: SIGTERM drains and exits 0', async t => {
