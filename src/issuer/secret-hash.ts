@@ -27,6 +27,10 @@ export const DEFAULT_SCRYPT_PARAMS: ScryptParams = { cost: 16384, blockSize: 8, 
 
 const SALT_BYTES = 16
 const HASH_BYTES = 32
+/** scrypt holds 128 * N * r bytes: 256 MiB at most, 16 times the default. */
+const MAX_COST_TIMES_BLOCK = 2 ** 21
+/** N * r * p: 32 times the default's work (the default is about 50 ms). */
+const MAX_WORK = 2 ** 22
 const FORMAT = /^scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9_-]{16,})\$([A-Za-z0-9_-]{43,})$/
 
 /** Parses a stored hash; returns a reason instead of throwing so the config loader can name the field. */
@@ -43,6 +47,10 @@ export function parseSecretHash (text: string): SecretHash | string {
   }
   if (params.blockSize < 1 || params.blockSize > 32 || params.parallelization < 1 || params.parallelization > 16) {
     return 'has r outside 1..32 or p outside 1..16'
+  }
+  // Each bound alone still allowed N=2^20 with r=32: 4 GiB and minutes for every check.
+  if (params.cost * params.blockSize > MAX_COST_TIMES_BLOCK || params.cost * params.blockSize * params.parallelization > MAX_WORK) {
+    return 'asks for more than 256 MiB or 32 times the default work per check (lower N, r or p)'
   }
   return { ...params, salt: Buffer.from(salt, 'base64url'), hash: Buffer.from(hash, 'base64url') }
 }

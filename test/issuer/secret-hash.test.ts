@@ -26,6 +26,7 @@ t.test('malformed or unreasonable hashes are explained', async t => {
   const format = 'must look like scrypt$N=16384,r=8,p=1$<salt>$<hash> (make one with the hash-secret command)'
   const cost = 'has N outside the powers of two from 1024 to 1048576'
   const blocks = 'has r outside 1..32 or p outside 1..16'
+  const heavy = 'asks for more than 256 MiB or 32 times the default work per check (lower N, r or p)'
   const cases: Array<[string, string]> = [
     ['plain-text', format],
     [`scrypt$N=16384,r=8$${salt}$${hash}`, format],
@@ -38,7 +39,15 @@ t.test('malformed or unreasonable hashes are explained', async t => {
     [`scrypt$N=16384,r=0,p=1$${salt}$${hash}`, blocks],
     [`scrypt$N=16384,r=33,p=1$${salt}$${hash}`, blocks],
     [`scrypt$N=16384,r=8,p=0$${salt}$${hash}`, blocks],
-    [`scrypt$N=16384,r=8,p=17$${salt}$${hash}`, blocks]
+    [`scrypt$N=16384,r=8,p=17$${salt}$${hash}`, blocks],
+    [`scrypt$N=1048576,r=32,p=1$${salt}$${hash}`, heavy],
+    [`scrypt$N=1048576,r=4,p=1$${salt}$${hash}`, heavy],
+    [`scrypt$N=65536,r=32,p=16$${salt}$${hash}`, heavy],
+    [`scrypt$N=16384,r=8,p=33$${salt}$${hash}`, blocks]
   ]
+  // At the bounds: 256 MiB (N * r = 2^21), and 32 times the default work (N * r * p = 2^22).
+  for (const text of [`scrypt$N=1048576,r=2,p=2$${salt}$${hash}`, `scrypt$N=65536,r=32,p=2$${salt}$${hash}`, `scrypt$N=1024,r=32,p=16$${salt}$${hash}`]) {
+    t.type(parseSecretHash(text), 'object', text)
+  }
   for (const [text, reason] of cases) t.equal(parseSecretHash(text), reason, text)
 })
