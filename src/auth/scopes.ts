@@ -53,27 +53,27 @@ export class ScopeClaimError extends Error {}
  * (RFC 8693, Auth0), Auth0's RBAC `permissions` array, and `scp` as Okta (string) or Entra ID
  * (array) send it. Claims of the wrong type are an error, not silently ignored.
  */
-export function grantedScopes (claims: { scope?: unknown, permissions?: unknown, scp?: unknown }): Set<string> {
-  const granted = new Set<string>()
+export function grantedScopes (claims: { scope?: unknown, permissions?: unknown, scp?: unknown }): ReadonlyScopeSet {
+  const granted: string[] = []
   addSpaceSeparated(granted, claims.scope, 'scope')
   if (claims.permissions !== undefined) addArray(granted, claims.permissions, 'permissions')
   if (Array.isArray(claims.scp)) addArray(granted, claims.scp, 'scp')
   else addSpaceSeparated(granted, claims.scp, 'scp')
-  return granted
+  return new ReadonlyScopeSet(granted)
 }
 
-function addSpaceSeparated (granted: Set<string>, value: unknown, claim: string): void {
+function addSpaceSeparated (granted: string[], value: unknown, claim: string): void {
   if (value === undefined) return
   if (typeof value !== 'string') throw new ScopeClaimError(`${claim} must be a string`)
   for (const scope of value.split(' ')) {
-    if (scope !== '') granted.add(scope)
+    if (scope !== '') granted.push(scope)
   }
 }
 
-function addArray (granted: Set<string>, value: unknown, claim: string): void {
+function addArray (granted: string[], value: unknown, claim: string): void {
   if (!Array.isArray(value)) throw new ScopeClaimError(`${claim} must be an array of strings`)
   for (const scope of value) {
     if (typeof scope !== 'string') throw new ScopeClaimError(`${claim} must be an array of strings`)
-    granted.add(scope)
+    granted.push(scope)
   }
 }

@@ -5,7 +5,7 @@ import {
   TokenNotYetValid, UnsupportedCritical, UnsupportedTokenHeader, WrongAudience, WrongIssuer
 } from './errors.js'
 import type { IssuerKey } from './jwks.js'
-import { grantedScopes, ReadonlyScopeSet } from './scopes.js'
+import { grantedScopes, type ReadonlyScopeSet } from './scopes.js'
 import { BoundedCache, SecondSighting } from './token-cache.js'
 
 /** The claims of an access token we accept; exp, iss and aud are always present and checked. */
@@ -197,7 +197,7 @@ export class TokenVerifier {
     }
     let scopes: ReadonlyScopeSet
     try {
-      scopes = new ReadonlyScopeSet(grantedScopes(claims))
+      scopes = grantedScopes(claims)
     } catch {
       throw this.#remember(token, new InvalidClaim())
     }

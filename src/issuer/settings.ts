@@ -70,7 +70,6 @@ function unlessEmpty (value: string | undefined): string | undefined {
   return value === '' ? undefined : value
 }
 
-
 function loopbackAddress (host: string): LoopbackAddress {
   const address = LOOPBACK.get(host)
   if (address === undefined) {
