@@ -2,6 +2,7 @@ import cluster from 'node:cluster'
 import { LogController } from 'fastify'
 import { stdSerializers, type DestinationStream, type LoggerOptions } from 'pino'
 import { LogLineWriter, PIPE_BUF } from './log-writer.js'
+import { lazyChildLogger } from './request-logger.js'
 
 /**
  * Where credentials could appear in a log object; pino replaces them before anything is written.
@@ -83,12 +84,18 @@ function logDestination (): DestinationStream {
 }
 
 /**
- * Fastify's logging options: our pino settings, to `stream` or stdout, and Fastify's own
- * per-request lines off (the request-log plugin writes them when LOG_REQUESTS is on).
+ * Fastify's logging options: our pino settings, to `stream` or stdout, Fastify's own per-request
+ * lines off (the request-log plugin writes them when LOG_REQUESTS is on), and a request's child
+ * logger made only when the request logs (src/request-logger.ts).
  */
-export function loggingOptions (stream?: DestinationStream): { logger: LoggerOptions & { stream?: DestinationStream }, logController: LogController } {
+export function loggingOptions (stream?: DestinationStream): {
+  logger: LoggerOptions & { stream?: DestinationStream }
+  logController: LogController
+  childLoggerFactory: typeof lazyChildLogger
+} {
   return {
     logger: { ...loggerOptions(), stream: stream ?? logDestination() },
-    logController: new LogController({ disableRequestLogging: true })
+    logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyChildLogger
   }
 }
