@@ -1,4 +1,8 @@
+import Fastify from 'fastify'
+import fp from 'fastify-plugin'
 import { test } from 'tap'
+import app from '../../src/app.js'
+import { loggingOptions } from '../../src/logger.js'
 import { buildApp, envFor, LogCapture } from '../helpers/app.js'
 import { KeyServer } from '../helpers/key-server.js'
 
@@ -71,4 +75,24 @@ test('the quickstart endpoints', async t => {
     t.match(rejections[0].reqId, /\S/)
     t.notOk(logs.raw.some(line => line.includes(token.split('.')[2])), 'no log line holds the token')
   })
+})
+
+test('every route file shares one Fastify context, so every request has the same shape', async t => {
+  const keys = await KeyServer.start()
+  const fastify = Fastify(loggingOptions(new LogCapture()))
+  t.teardown(async () => { await fastify.close(); await keys.close() })
+  // Added before the app, so every context the app makes inherits it.
+  const classes = new Map<string, unknown>()
+  fastify.addHook('onRequest', (request, reply, done) => {
+    classes.set(request.routeOptions.url ?? '', [Object.getPrototypeOf(request), Object.getPrototypeOf(reply)])
+    done()
+  })
+  await fastify.register(fp(app), { env: envFor(keys) })
+  const token = keys.sign({ scope: 'read:messages' })
+  for (const url of ['/api/public', '/api/private', '/api/private-scoped', '/health/live', '/health/ready']) {
+    t.equal((await fastify.inject({ url, headers: { authorization: `Bearer ${token}` } })).statusCode, 200, url)
+  }
+  const [first, ...rest] = [...classes.values()]
+  t.equal(classes.size, 5)
+  t.ok(rest.every(shape => (shape as unknown[]).every((proto, i) => proto === (first as unknown[])[i])), 'one Request and one Reply class for all routes')
 })
