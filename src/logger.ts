@@ -1,8 +1,6 @@
 import cluster from 'node:cluster'
-import { LogController } from 'fastify'
-import { stdSerializers, type DestinationStream, type LoggerOptions } from 'pino'
+import { pino, stdSerializers, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
 import { LogLineWriter, PIPE_BUF } from './log-writer.js'
-import { lazyChildLogger } from './request-logger.js'
 
 /**
  * Where credentials could appear in a log object; pino replaces them before anything is written.
@@ -55,7 +53,9 @@ export function loggerOptions (): LoggerOptions {
         method: request.method,
         url: redactUrl(request.url),
         remoteAddress: request.ip
-      })
+      }),
+      // Fastify logs some failures with the reply as `res`: its status, never the whole object.
+      res: (reply: { statusCode: number }) => ({ statusCode: reply.statusCode })
     }
   }
 }
@@ -83,19 +83,7 @@ function logDestination (): DestinationStream {
   return stdoutWriter
 }
 
-/**
- * Fastify's logging options: our pino settings, to `stream` or stdout, Fastify's own per-request
- * lines off (the request-log plugin writes them when LOG_REQUESTS is on), and a request's child
- * logger made only when the request logs (src/request-logger.ts).
- */
-export function loggingOptions (stream?: DestinationStream): {
-  logger: LoggerOptions & { stream?: DestinationStream }
-  logController: LogController
-  childLoggerFactory: typeof lazyChildLogger
-} {
-  return {
-    logger: { ...loggerOptions(), stream: stream ?? logDestination() },
-    logController: new LogController({ disableRequestLogging: true }),
-    childLoggerFactory: lazyChildLogger
-  }
+/** The service's logger: our pino settings, writing to `stream`, or to stdout through LogLineWriter. */
+export function serviceLogger (stream?: DestinationStream): Logger {
+  return pino(loggerOptions(), stream ?? logDestination())
 }

@@ -1,10 +1,11 @@
 import closeWithGrace from 'close-with-grace'
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Logger } from 'pino'
 import app from './app.js'
 import { ConfigError, describeConfigError } from './config.js'
-import { loggingOptions } from './logger.js'
+import { createFastify } from './fastify-instance.js'
+import { serviceLogger } from './logger.js'
 
 export interface StartOptions {
   /** Variables to use instead of process.env and `.env` (tests). */
@@ -25,7 +26,7 @@ export const CLUSTER_NEEDS_ISSUER = 'is required by start:cluster (each worker w
  * development issuer so the API's key fetch finds it.
  */
 export async function startServer ({ env, localIssuer = true }: StartOptions = {}): Promise<FastifyInstance> {
-  const server = Fastify(loggingOptions())
+  const server = createFastify(serviceLogger())
   try {
     await server.register(fp(app), { env })
     server.log.level = server.config.LOG_LEVEL

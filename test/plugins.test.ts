@@ -11,7 +11,7 @@ test('LOG_REQUESTS=true writes one line per request, token parameters redacted',
   await app.inject('/api/public?x=1&access_token=secret-value')
   const line = logs.lines.find(entry => entry.msg === 'request completed')
   t.match(line, { method: 'GET', url: '/api/public?x=1&access_token=[REDACTED]', statusCode: 200 })
-  t.type(line?.responseTime, 'number')
+  t.ok(typeof line?.responseTime === 'number' && line.responseTime > 0, 'the response was timed')
   t.notOk(logs.raw.some(raw => raw.includes('secret-value')))
 
   // Fastify decodes the name, so this is a token in the query (refused) and must not be logged either.

@@ -1,7 +1,8 @@
-import Fastify, { type FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
 import { test } from 'tap'
-import { loggingOptions } from '../src/logger.js'
+import { createFastify } from '../src/fastify-instance.js'
+import { serviceLogger } from '../src/logger.js'
 import { lazyChildLogger } from '../src/request-logger.js'
 import { LogCapture } from './helpers/app.js'
 
@@ -70,7 +71,7 @@ function fatal (log: FastifyBaseLogger): void {
 
 test('in the service\'s Fastify, a request that logs nothing makes no child; one that logs gets its request id', async t => {
   const logs = new LogCapture()
-  const fastify = Fastify(loggingOptions(logs))
+  const fastify = createFastify(serviceLogger(logs))
   t.teardown(() => fastify.close())
   fastify.get('/quiet', async () => ({ ok: true }))
   fastify.get('/noisy', { logLevel: 'warn' }, async request => {

@@ -1,8 +1,9 @@
 import { Writable } from 'node:stream'
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import app from '../../src/app.js'
-import { loggingOptions } from '../../src/logger.js'
+import { createFastify } from '../../src/fastify-instance.js'
+import { serviceLogger } from '../../src/logger.js'
 import type { KeyServer } from './key-server.js'
 
 /** Everything the service logged, one parsed JSON object per line. */
@@ -31,7 +32,7 @@ export async function buildApp (
   logs = new LogCapture(),
   extraRoutes?: (fastify: FastifyInstance) => Promise<void>
 ): Promise<FastifyInstance> {
-  const fastify = Fastify(loggingOptions(logs))
+  const fastify = createFastify(serviceLogger(logs))
   await fastify.register(fp(app), { env })
   if (extraRoutes !== undefined) await fastify.register(extraRoutes)
   fastify.log.level = fastify.config.LOG_LEVEL

@@ -1,8 +1,8 @@
-import Fastify from 'fastify'
 import fp from 'fastify-plugin'
 import { test } from 'tap'
 import app from '../../src/app.js'
-import { loggingOptions } from '../../src/logger.js'
+import { createFastify } from '../../src/fastify-instance.js'
+import { serviceLogger } from '../../src/logger.js'
 import { buildApp, envFor, LogCapture } from '../helpers/app.js'
 import { KeyServer } from '../helpers/key-server.js'
 
@@ -79,7 +79,7 @@ test('the quickstart endpoints', async t => {
 
 test('every route file shares one Fastify context, so every request has the same shape', async t => {
   const keys = await KeyServer.start()
-  const fastify = Fastify(loggingOptions(new LogCapture()))
+  const fastify = createFastify(serviceLogger(new LogCapture()))
   t.teardown(async () => { await fastify.close(); await keys.close() })
   // Added before the app, so every context the app makes inherits it.
   const classes = new Map<string, unknown>()
