@@ -1,0 +1,127 @@
+// Two targets under the same load at the same moment: is B cheaper than A per request?
+//
+//   node bench/ab.js --b /other/checkout/dist/src/main.js            # ours against another build
+//   node bench/ab.js --a ours --b ceiling --scenarios S1,S2          # any two targets by name
+//
+// run.js loads one target at a time, so a ratio compares two moments of a machine whose speed
+// moves in bursts of seconds (bench/README.md): good to about ±0.05 over 10 rounds. Here both
+// targets are loaded at once, each by its own load generator, so a burst speeds or slows both
+// alike, and a difference of a few percent in CPU per request shows in a handful of rounds. The
+// two share the cores, so the absolute numbers are not run.js's; only B against A means anything.
+// Swap --a and --b once to see how much the positions themselves differ.
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { installCleanup } from './lib/cleanup.js'
+import { startKeyServer } from './lib/key-server.js'
+import { runLoad } from './lib/load.js'
+import { scenarioRequests, warmUp } from './lib/measure.js'
+import { cpuMicros } from './lib/proc-stats.js'
+import { expectedStatus, SCENARIOS } from './lib/scenarios.js'
+import { median } from './lib/stats.js'
+import { freePort, startTarget } from './lib/target-process.js'
+import { TARGETS } from './lib/targets.js'
+import { prepareTokens } from './lib/tokens.js'
+
+const log = line => process.stderr.write(`${line}\n`)
+
+function options () {
+  const { values } = parseArgs({
+    options: {
+      a: { type: 'string', default: 'ours' },
+      b: { type: 'string' },
+      scenarios: { type: 'string', default: 'S1,S2,S4,S5' },
+      rounds: { type: 'string', default: '8' },
+      duration: { type: 'string', default: '3' },
+      connections: { type: 'string', default: '50' },
+      tokens: { type: 'string', default: '2000' }
+    }
+  })
+  if (values.b === undefined) throw new Error('--b: a target name or the path of a service entry point (dist/src/main.js of another checkout)')
+  const scenarios = values.scenarios.split(',')
+  for (const name of scenarios) if (SCENARIOS[name] === undefined) throw new Error(`--scenarios: ${name} is not one of ${Object.keys(SCENARIOS).join(', ')}`)
+  return {
+    a: targetFor(values.a),
+    b: targetFor(values.b),
+    scenarios,
+    rounds: Number(values.rounds),
+    duration: Number(values.duration),
+    connections: Number(values.connections),
+    tokens: Number(values.tokens),
+    warmup: 2
+  }
+}
+
+/** A target by name, or our service run from another build's entry point. */
+function targetFor (nameOrPath) {
+  if (TARGETS[nameOrPath] !== undefined) return { name: nameOrPath, ...TARGETS[nameOrPath] }
+  const entry = resolve(nameOrPath)
+  if (!existsSync(entry)) throw new Error(`${nameOrPath}: neither a target (${Object.keys(TARGETS).join(', ')}) nor a file`)
+  return { ...TARGETS.ours, name: nameOrPath, label: `ours from ${entry}`, entry }
+}
+
+/** One scenario on both targets at once; CPU per request of each from /proc around the load. */
+async function measurePair (pair, scenario, tokens, poolFile, settings) {
+  const plan = target => ({
+    url: target.url,
+    connections: settings.connections,
+    requests: scenarioRequests(scenario, tokens),
+    duration: settings.duration,
+    capSeconds: settings.duration + 5,
+    ...(scenario.pool ? { poolFile, amount: settings.tokens, capSeconds: Math.max(10, settings.duration * 4) } : {})
+  })
+  const before = pair.map(target => cpuMicros(target.pid))
+  const loads = await Promise.all(pair.map(target => runLoad(plan(target))))
+  return pair.map((target, i) => ({
+    cpuPerRequestUs: (cpuMicros(target.pid) - before[i]) / loads[i].completed,
+    rps: loads[i].rps,
+    statuses: loads[i].statuses
+  }))
+}
+
+async function main () {
+  const settings = options()
+  installCleanup()
+  const workDir = mkdtempSync(join(tmpdir(), 'bench-ab-'))
+  process.once('exit', () => rmSync(workDir, { recursive: true, force: true }))
+  const keyServer = await startKeyServer()
+  const tokens = prepareTokens(keyServer, { poolSize: settings.tokens, rounds: settings.rounds, dir: workDir })
+  const pair = []
+  for (const target of [settings.a, settings.b]) {
+    const env = { ISSUER_BASE_URL: keyServer.issuer, AUDIENCE: keyServer.audience, ...target.env }
+    const started = { ...target, ...await startTarget(target, { port: await freePort(), env, cwd: workDir }) }
+    await warmUp({ target: started, tokens, warmupPool: tokens.warmupPool, options: settings })
+    pair.push(started)
+  }
+  log(`A: ${settings.a.label}\nB: ${settings.b.label}`)
+
+  const ratios = Object.fromEntries(settings.scenarios.map(name => [name, []]))
+  for (let round = 0; round < settings.rounds; round++) {
+    for (const name of settings.scenarios) {
+      const [a, b] = await measurePair(pair, SCENARIOS[name], tokens, tokens.roundPools[round], settings)
+      ratios[name].push(b.cpuPerRequestUs / a.cpuPerRequestUs)
+      pair.forEach((target, i) => {
+        const unexpected = Object.keys([a, b][i].statuses).filter(code => Number(code) !== expectedStatus(SCENARIOS[name], target))
+        if (unexpected.length > 0) process.exitCode = 2
+      })
+      log(`  round ${round + 1} ${name}  A ${a.cpuPerRequestUs.toFixed(1)} µs/req ${JSON.stringify(a.statuses)}  ` +
+        `B ${b.cpuPerRequestUs.toFixed(1)} µs/req ${JSON.stringify(b.statuses)}  B/A ${(b.cpuPerRequestUs / a.cpuPerRequestUs).toFixed(3)}`)
+    }
+  }
+  for (const target of pair) await target.stop()
+  await keyServer.close()
+
+  process.stdout.write('| scenario | B/A, CPU per request (median of rounds) | rounds: lowest, highest |\n| --- | --- | --- |\n')
+  for (const [name, values] of Object.entries(ratios)) {
+    process.stdout.write(`| ${name} ${SCENARIOS[name].title} | ${median(values).toFixed(3)} | ${Math.min(...values).toFixed(3)}, ${Math.max(...values).toFixed(3)} |\n`)
+  }
+}
+
+try {
+  await main()
+  if (process.exitCode === 2) log('!!! some responses had another status than their scenario requires: see the rounds above')
+} catch (error) {
+  log(error.message)
+  process.exitCode = 1
+}
