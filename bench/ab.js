@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util'
 import { installCleanup } from './lib/cleanup.js'
 import { startKeyServer } from './lib/key-server.js'
 import { runLoad } from './lib/load.js'
-import { scenarioRequests, warmUp } from './lib/measure.js'
+import { loadPlan, warmUp } from './lib/measure.js'
 import { cpuMicros } from './lib/proc-stats.js'
 import { expectedStatus, SCENARIOS } from './lib/scenarios.js'
 import { median } from './lib/stats.js'
@@ -63,16 +63,8 @@ function targetFor (nameOrPath) {
 
 /** One scenario on both targets at once; CPU per request of each from /proc around the load. */
 async function measurePair (pair, scenario, tokens, poolFile, settings) {
-  const plan = target => ({
-    url: target.url,
-    connections: settings.connections,
-    requests: scenarioRequests(scenario, tokens),
-    duration: settings.duration,
-    capSeconds: settings.duration + 5,
-    ...(scenario.pool ? { poolFile, amount: settings.tokens, capSeconds: Math.max(10, settings.duration * 4) } : {})
-  })
   const before = pair.map(target => cpuMicros(target.pid))
-  const loads = await Promise.all(pair.map(target => runLoad(plan(target))))
+  const loads = await Promise.all(pair.map(target => runLoad(loadPlan({ target, scenario, tokens, poolFile, options: settings }))))
   return pair.map((target, i) => ({
     cpuPerRequestUs: (cpuMicros(target.pid) - before[i]) / loads[i].completed,
     rps: loads[i].rps,

@@ -32,12 +32,8 @@ export function scenarioRequests (scenario, tokens) {
   return [{ path: scenario.path, token: scenario.token === null ? undefined : tokens[scenario.token] }]
 }
 
-/**
- * One measured run: a target under one scenario. CPU time and peak RSS are read from /proc
- * around the run, so they cover the target alone (the load generator is another process).
- */
-export async function measureRun ({ target, scenario, tokens, poolFile, options }) {
-  await sleep(SETTLE_MS)
+/** What the load generator sends to a target for one run of a scenario. */
+export function loadPlan ({ target, scenario, tokens, poolFile, options }) {
   const plan = {
     url: target.url,
     connections: options.connections,
@@ -49,6 +45,16 @@ export async function measureRun ({ target, scenario, tokens, poolFile, options 
     // Bounded by the pool, not by time, so that no token is ever sent twice (see load-worker.js).
     Object.assign(plan, { poolFile, amount: options.tokens, capSeconds: Math.max(10, options.duration * 4) })
   }
+  return plan
+}
+
+/**
+ * One measured run: a target under one scenario. CPU time and peak RSS are read from /proc
+ * around the run, so they cover the target alone (the load generator is another process).
+ */
+export async function measureRun ({ target, scenario, tokens, poolFile, options }) {
+  await sleep(SETTLE_MS)
+  const plan = loadPlan({ target, scenario, tokens, poolFile, options })
   const waitedForQuiet = options.quietWait > 0 ? await waitForQuietMachine(options.quietWait) : 0
   // A cluster target is its primary and its workers: measure them all (they stay put during a run).
   const pids = target.processTree ? processTree(target.pid) : [target.pid]
