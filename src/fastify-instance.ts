@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyInstance } from 'fastify'
+import Fastify, { errorCodes, LogController, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { lazyChildLogger } from './request-logger.js'
 
@@ -23,5 +23,14 @@ export function createFastify (logger: Logger): FastifyInstance {
     childLoggerFactory: (_dropped, bindings, options) => lazyChildLogger(logger, bindings, options)
   })
   Object.defineProperty(fastify, 'log', { value: logger, writable: true, enumerable: true, configurable: true })
+  // Fastify checks a route's logLevel against its own logger, which is now the no-op one. Check it
+  // against ours, so a misspelt level still stops start-up rather than failing the route's requests.
+  fastify.addHook('onRoute', route => {
+    const level = route.logLevel
+    // Empty means the level of the route's plugin, as Fastify reads it.
+    if (level && logger.levels.values[level] === undefined) {
+      throw new errorCodes.FST_ERR_ROUTE_LOG_LEVEL_INVALID(route.method, route.url, level)
+    }
+  })
   return fastify
 }

@@ -47,3 +47,13 @@ test('a reply logged as res is its status code only', async t => {
   serviceLogger(logs).error({ res: { statusCode: 503, raw: { socket: 'not for a log' } } }, 'failed')
   t.same(logs.lines[0].res, { statusCode: 503 })
 })
+
+test('a route log level the logger does not know stops start-up, as with Fastify\'s own logger', async t => {
+  const fastify = createFastify(serviceLogger(new LogCapture()))
+  t.teardown(() => fastify.close())
+  void fastify.register(async scope => {
+    scope.get('/fine', { logLevel: 'warn' }, async () => ({ ok: true }))
+    scope.get('/misspelt', { logLevel: 'verbose' as 'warn' }, async () => ({ ok: true }))
+  })
+  await t.rejects(async () => { await fastify.ready() }, { code: 'FST_ERR_ROUTE_LOG_LEVEL_INVALID', message: /GET:\/misspelt.*'verbose'/ })
+})
