@@ -61,13 +61,9 @@ test('a request logger\'s level is its own, as a pino child\'s is', async t => {
   verbose.debug('now shown')
   t.equal(verbose.level, 'debug')
   t.equal(parent.level, 'info', 'the parent keeps its level')
-  fatal(verbose)
+  verbose.fatal('last')
   t.match(logs.lines.slice(1), [{ reqId: 'req-2', msg: 'now shown', level: 20 }, { reqId: 'req-2', msg: 'last', level: 60 }])
 })
-
-function fatal (log: FastifyBaseLogger): void {
-  log.fatal('last')
-}
 
 test('in the service\'s Fastify, a request that logs nothing makes no child; one that logs gets its request id', async t => {
   const logs = new LogCapture()
