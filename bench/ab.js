@@ -21,7 +21,7 @@ import { cpuMicros } from './lib/proc-stats.js'
 import { expectedStatus, SCENARIOS } from './lib/scenarios.js'
 import { median } from './lib/stats.js'
 import { freePort, startTarget } from './lib/target-process.js'
-import { TARGETS } from './lib/targets.js'
+import { TARGETS, targetEnv } from './lib/targets.js'
 import { prepareTokens } from './lib/tokens.js'
 
 const log = line => process.stderr.write(`${line}\n`)
@@ -81,8 +81,7 @@ async function main () {
   const tokens = prepareTokens(keyServer, { poolSize: settings.tokens, rounds: settings.rounds, dir: workDir })
   const pair = []
   for (const target of [settings.a, settings.b]) {
-    const env = { ISSUER_BASE_URL: keyServer.issuer, AUDIENCE: keyServer.audience, ...target.env }
-    const started = { ...target, ...await startTarget(target, { port: await freePort(), env, cwd: workDir }) }
+    const started = { ...target, ...await startTarget(target, { port: await freePort(), env: targetEnv(target, keyServer), cwd: workDir }) }
     await warmUp({ target: started, tokens, warmupPool: tokens.warmupPool, options: settings })
     pair.push(started)
   }

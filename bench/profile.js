@@ -15,7 +15,7 @@ import { runLoad } from './lib/load.js'
 import { scenarioRequests } from './lib/measure.js'
 import { SCENARIOS } from './lib/scenarios.js'
 import { freePort, startTarget } from './lib/target-process.js'
-import { TARGETS } from './lib/targets.js'
+import { TARGETS, targetEnv } from './lib/targets.js'
 import { prepareTokens } from './lib/tokens.js'
 
 const PROFILES = fileURLToPath(new URL('profiles/', import.meta.url))
@@ -49,10 +49,9 @@ async function main () {
 
   const keyServer = await startKeyServer()
   const tokens = prepareTokens(keyServer, { poolSize: scenario.pool ? opts.tokens : opts.connections, rounds: 1, dir: workDir })
-  const env = { ISSUER_BASE_URL: keyServer.issuer, AUDIENCE: keyServer.audience, ...(opts.target === 'ours' ? opts.oursEnv : {}) }
   const target = await startTarget({ name: opts.target, ...TARGETS[opts.target] }, {
     port: await freePort(),
-    env,
+    env: targetEnv(TARGETS[opts.target], keyServer, opts.oursEnv),
     cwd: workDir,
     nodeArgs: ['--cpu-prof', '--cpu-prof-dir', workDir]
   })

@@ -13,7 +13,7 @@ import { HELP, parseOptions } from './lib/options.js'
 import { renderReport } from './lib/report.js'
 import { SCENARIOS } from './lib/scenarios.js'
 import { freePort, startTarget } from './lib/target-process.js'
-import { TARGETS } from './lib/targets.js'
+import { TARGETS, targetEnv } from './lib/targets.js'
 import { prepareTokens } from './lib/tokens.js'
 
 const REPO = fileURLToPath(new URL('../', import.meta.url))
@@ -41,7 +41,7 @@ async function startTargets (options, keyServer, cwd) {
   const started = {}
   for (const name of options.targets) {
     const target = TARGETS[name]
-    const env = { ISSUER_BASE_URL: keyServer.issuer, AUDIENCE: keyServer.audience, ...target.env, ...(target.ours ? options.oursEnv : {}) }
+    const env = targetEnv(target, keyServer, options.oursEnv)
     started[name] = { ...TARGETS[name], ...await startTarget({ name, ...TARGETS[name] }, { port: await freePort(), env, cwd }) }
     log(`  ${name} listening on ${started[name].url} (pid ${started[name].pid})`)
   }

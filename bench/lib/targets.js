@@ -65,6 +65,11 @@ function loggingTarget (label, env) {
   return { ...service(label), env, optIn: true }
 }
 
+/** A target's environment: the key server as its issuer, its own settings, and --ours-env for ours. */
+export function targetEnv (target, keyServer, oursEnv = {}) {
+  return { ISSUER_BASE_URL: keyServer.issuer, AUDIENCE: keyServer.audience, ...target.env, ...(target.ours ? oursEnv : {}) }
+}
+
 export const TARGET_NAMES = Object.keys(TARGETS)
 /** What runs when --targets is not given: the issue-6 comparison, without the opt-in cluster and logging runs. */
 export const DEFAULT_TARGET_NAMES = TARGET_NAMES.filter(name => !TARGETS[name].optIn)
