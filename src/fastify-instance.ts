@@ -1,5 +1,6 @@
 import Fastify, { errorCodes, LogController, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
+import { FixedLineWriter } from './fixed-log-line.js'
 import { lazyChildLogger } from './request-logger.js'
 
 /**
@@ -16,11 +17,12 @@ import { lazyChildLogger } from './request-logger.js'
  *   once, before any plugin can see it, so Fastify's own lines (listening, failures) are ours too.
  */
 export function createFastify (logger: Logger): FastifyInstance {
+  const fixedLines = new FixedLineWriter(logger)
   const fastify = Fastify({
     logger: false,
     // Fastify's per-request lines off: the request-log plugin writes them when LOG_REQUESTS is on.
     logController: new LogController({ disableRequestLogging: true }),
-    childLoggerFactory: (_dropped, bindings, options) => lazyChildLogger(logger, bindings, options)
+    childLoggerFactory: (_dropped, bindings, options) => lazyChildLogger(logger, bindings, options, fixedLines)
   })
   Object.defineProperty(fastify, 'log', { value: logger, writable: true, enumerable: true, configurable: true })
   // Fastify checks a route's logLevel against its own logger, which is now the no-op one. Check it

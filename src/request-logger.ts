@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Bindings, ChildLoggerOptions, LevelWithSilentOrString } from 'pino'
+import type { FixedLineWriter, FixedLogLine } from './fixed-log-line.js'
 
 type LogMethod = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
 type LogCall = (...args: unknown[]) => void
@@ -16,11 +17,13 @@ class RequestLogger {
   readonly #parent: FastifyBaseLogger
   readonly #bindings: Bindings
   readonly #options: ChildLoggerOptions
+  readonly #fixedLines: FixedLineWriter
 
-  constructor (parent: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions) {
+  constructor (parent: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions, fixedLines: FixedLineWriter) {
     this.#parent = parent
     this.#bindings = bindings
     this.#options = options
+    this.#fixedLines = fixedLines
   }
 
   get level (): LevelWithSilentOrString {
@@ -44,6 +47,16 @@ class RequestLogger {
   trace (...args: unknown[]): void { this.#log('trace', args) }
   silent (): void {}
 
+  /**
+   * `info(line.fields, line.message)`. While this request has no child and no options of its own
+   * (a route log level, say), the line is the parent's writer's to write, with the request's
+   * bindings, and no child is made for it.
+   */
+  infoFixed (line: FixedLogLine): void {
+    if (this.#child === undefined && isEmpty(this.#options) && this.#fixedLines.write(line, this.#bindings)) return
+    this.#logger().info(line.fields, line.message)
+  }
+
   #logger (): FastifyBaseLogger {
     this.#child ??= this.#parent.child(this.#bindings, this.#options)
     return this.#child
@@ -55,7 +68,21 @@ class RequestLogger {
   }
 }
 
-/** Fastify's `childLoggerFactory`: a RequestLogger per request rather than a pino child. */
-export function lazyChildLogger (logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
-  return new RequestLogger(logger, bindings, options)
+/**
+ * Fastify's `childLoggerFactory`: a RequestLogger per request rather than a pino child.
+ * `fixedLines` writes for `logger`: one per logger, made when the logger is.
+ */
+export function lazyChildLogger (logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions, fixedLines: FixedLineWriter): FastifyBaseLogger {
+  return new RequestLogger(logger, bindings, options, fixedLines)
+}
+
+/** A FixedLogLine on a request's logger: written directly by a RequestLogger, through pino otherwise. */
+export function logFixedLine (log: FastifyBaseLogger, line: FixedLogLine): void {
+  if (log instanceof RequestLogger) log.infoFixed(line)
+  else log.info(line.fields, line.message)
+}
+
+function isEmpty (options: object): boolean {
+  for (const _key in options) return false
+  return true
 }

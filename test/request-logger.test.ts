@@ -1,9 +1,12 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
 import { test } from 'tap'
+import { InvalidSignature } from '../src/auth/errors.js'
+import { errorHandler } from '../src/error-handler.js'
 import { createFastify } from '../src/fastify-instance.js'
+import { FixedLineWriter, FixedLogLine } from '../src/fixed-log-line.js'
 import { serviceLogger } from '../src/logger.js'
-import { lazyChildLogger } from '../src/request-logger.js'
+import { lazyChildLogger, logFixedLine } from '../src/request-logger.js'
 import { LogCapture } from './helpers/app.js'
 
 /** Counts the children `logger` makes from now on. */
@@ -22,7 +25,7 @@ test('a request logger makes its pino child on its first line, and only once', a
   const logs = new LogCapture()
   const parent = pino({ level: 'info' }, logs)
   const children = countChildren(parent)
-  const log = lazyChildLogger(parent, { reqId: 'req-7' }, {})
+  const log = lazyChildLogger(parent, { reqId: 'req-7' }, {}, new FixedLineWriter(parent))
 
   t.equal(log.level, 'info', 'the level is the parent\'s until the request sets its own')
   t.equal(children.made, 0, 'no child before a line')
@@ -50,13 +53,13 @@ test('a request logger makes its pino child on its first line, and only once', a
 test('a request logger\'s level is its own, as a pino child\'s is', async t => {
   const logs = new LogCapture()
   const parent = pino({ level: 'info' }, logs)
-  const quiet = lazyChildLogger(parent, { reqId: 'req-1' }, { level: 'warn' })
+  const quiet = lazyChildLogger(parent, { reqId: 'req-1' }, { level: 'warn' }, new FixedLineWriter(parent))
   t.equal(quiet.level, 'warn', 'a route log level given by Fastify')
   quiet.info('hidden')
   quiet.warn('shown')
   t.match(logs.lines, [{ reqId: 'req-1', msg: 'shown' }])
 
-  const verbose = lazyChildLogger(parent, { reqId: 'req-2' }, {})
+  const verbose = lazyChildLogger(parent, { reqId: 'req-2' }, {}, new FixedLineWriter(parent))
   verbose.level = 'debug'
   verbose.debug('now shown')
   t.equal(verbose.level, 'debug')
@@ -86,4 +89,56 @@ test('in the service\'s Fastify, a request that logs nothing makes no child; one
   t.equal(children.made, 1)
   const lines = logs.lines.filter(line => line.msg !== undefined && String(line.msg).includes('route'))
   t.match(lines, [{ msg: 'route line', detail: 1, reqId: /^req-/ }], 'the route\'s log level holds, and the line carries the request id')
+})
+
+test('a fixed line is written without a child while the request has none, and through pino otherwise', async t => {
+  const logs = new LogCapture()
+  const parent = serviceLogger(logs)
+  const writer = new FixedLineWriter(parent)
+  const children = countChildren(parent)
+  const line = new FixedLogLine({ code: 'AUTH_X', statusCode: 401 }, 'request rejected')
+
+  logFixedLine(lazyChildLogger(parent, { reqId: 'req-1' }, {}, writer), line)
+  t.equal(children.made, 0, 'written directly: no child')
+
+  const logged = lazyChildLogger(parent, { reqId: 'req-2' }, {}, writer)
+  logged.info('an earlier line')
+  logFixedLine(logged, line)
+  t.equal(children.made, 1, 'a request with a child already writes through it')
+
+  const quiet = lazyChildLogger(parent, { reqId: 'req-3' }, { level: 'warn' }, writer)
+  logFixedLine(quiet, line)
+  t.equal(children.made, 2, 'a route log level goes through pino, which applies it')
+
+  const direct = lazyChildLogger(parent, { reqId: 7 }, {}, writer)
+  logFixedLine(direct, line)
+  t.equal(children.made, 3, 'what the writer cannot promise to write as pino would goes through pino')
+
+  logFixedLine(parent, line)
+  t.match(logs.lines, [
+    { reqId: 'req-1', code: 'AUTH_X', statusCode: 401, msg: 'request rejected', level: 30 },
+    { reqId: 'req-2', msg: 'an earlier line' },
+    { reqId: 'req-2', code: 'AUTH_X', statusCode: 401, msg: 'request rejected' },
+    { reqId: 7, code: 'AUTH_X', statusCode: 401, msg: 'request rejected' },
+    { code: 'AUTH_X', statusCode: 401, msg: 'request rejected' }
+  ], 'the same line each way; below the route\'s level, none; on a logger that is not a request\'s, pino\'s own')
+  t.equal(logs.lines.length, 5)
+  t.notOk('reqId' in logs.lines[4], 'the service logger\'s line has no request id')
+})
+
+test('in the service\'s Fastify, a rejection is logged with its request id and makes no child logger', async t => {
+  const logs = new LogCapture()
+  const fastify = createFastify(serviceLogger(logs))
+  t.teardown(() => fastify.close())
+  fastify.setErrorHandler(errorHandler)
+  fastify.get('/private', { onRequest: (_request, _reply, done) => { done(new InvalidSignature()) } }, async () => ({ ok: true }))
+  await fastify.ready()
+  const children = countChildren(fastify.log)
+
+  const response = await fastify.inject({ url: '/private' })
+  t.equal(response.statusCode, 401)
+  t.equal(children.made, 0)
+  const rejections = logs.lines.filter(line => line.msg === 'request rejected')
+  t.match(rejections, [{ level: 30, reqId: /^req-/, code: 'AUTH_INVALID_SIGNATURE', statusCode: 401 }])
+  t.equal(rejections.length, 1)
 })

@@ -1,0 +1,110 @@
+import { multistream, pino, stdTimeFunctions, type Bindings, type LoggerOptions } from 'pino'
+import { test } from 'tap'
+import { FixedLineWriter, FixedLogLine } from '../src/fixed-log-line.js'
+import { loggerOptions, serviceLogger } from '../src/logger.js'
+
+/** A destination that keeps each write as it came: pino writes one whole line per write. */
+class RawSink {
+  readonly writes: string[] = []
+  write (line: string): void { this.writes.push(line) }
+}
+
+const REJECTED = new FixedLogLine({ code: 'AUTH_INVALID_SIGNATURE', statusCode: 401 }, 'request rejected')
+
+/** The same moment for both lines: pino's timestamp is read per line. */
+function sameTime (line: string): string {
+  return line.replace(/"time":("[^"]*"|\d+)/, '"time":T')
+}
+
+/** What the writer writes, and what pino's child writes for the same line, from loggers made alike. */
+function bothWays (options: LoggerOptions, bindings: Bindings, line = REJECTED): { fixed: string[], pino: string[], written: boolean } {
+  const fixedSink = new RawSink()
+  const written = new FixedLineWriter(pino(options, fixedSink)).write(line, bindings)
+  const pinoSink = new RawSink()
+  pino(options, pinoSink).child(bindings).info(line.fields, line.message)
+  return { fixed: fixedSink.writes.map(sameTime), pino: pinoSink.writes.map(sameTime), written }
+}
+
+test('a fixed line is, byte for byte, the line pino\'s child writes for it', async t => {
+  const cases: Array<[string, LoggerOptions, Bindings]> = [
+    ['the service\'s own settings', loggerOptions(), { reqId: 'req-1a' }],
+    ['a request id that needs escaping', loggerOptions(), { reqId: 'a "quoted"\\ id\n\u2028 é 🔑' }],
+    ['another request id label, and two bindings', loggerOptions(), { requestId: 'r-9', tenant: 'acme' }],
+    ['no bindings', loggerOptions(), {}],
+    ['no pid or hostname', { ...loggerOptions(), base: null }, { reqId: 'req-2' }],
+    ['base bindings of its own', { ...loggerOptions(), base: { service: 'api', region: 'eu"1' } }, { reqId: 'req-3' }],
+    ['ISO time', { ...loggerOptions(), timestamp: stdTimeFunctions.isoTime }, { reqId: 'req-4' }],
+    ['no time', { ...loggerOptions(), timestamp: false }, { reqId: 'req-5' }],
+    ['level labels', { ...loggerOptions(), formatters: { level: label => ({ level: label }) } }, { reqId: 'req-6' }],
+    ['CRLF line ends', { ...loggerOptions(), crlf: true }, { reqId: 'req-7' }],
+    ['another message key', { ...loggerOptions(), messageKey: 'message' }, { reqId: 'req-8' }],
+    ['custom levels', { ...loggerOptions(), customLevels: { audit: 35 } }, { reqId: 'req-9' }]
+  ]
+  for (const [name, options, bindings] of cases) {
+    const { fixed, pino: expected, written } = bothWays(options, bindings)
+    t.ok(written, `${name}: the writer writes it`)
+    t.equal(expected.length, 1, `${name}: pino writes one line`)
+    t.same(fixed, expected, name)
+  }
+
+  const odd = new FixedLogLine({ note: 'tab\there "and" \\ é', count: -1.5, zero: 0 }, 'message with "quotes"\n')
+  const { fixed, pino: expected } = bothWays(loggerOptions(), { reqId: 'req-x' }, odd)
+  t.same(fixed, expected, 'fields and a message that need escaping')
+})
+
+test('below info, the writer writes nothing, as pino would not', async t => {
+  for (const level of ['warn', 'error', 'silent']) {
+    const { fixed, pino: expected, written } = bothWays({ ...loggerOptions(), level }, { reqId: 'req-1' })
+    t.ok(written, `${level}: the line is handled (by writing nothing)`)
+    t.same(fixed, [], level)
+    t.same(expected, [], level)
+  }
+  const sink = new RawSink()
+  const logger = pino({ ...loggerOptions(), level: 'warn' }, sink)
+  const writer = new FixedLineWriter(logger)
+  logger.level = 'info'
+  writer.write(REJECTED, { reqId: 'req-2' })
+  t.equal(sink.writes.length, 1, 'the logger\'s level is read per line: lowered later, the line is written')
+})
+
+test('when pino would do more with the line than the writer can, the writer leaves it to pino', async t => {
+  const refused: Array<[string, LoggerOptions, Bindings]> = [
+    ['a mixin', { mixin: () => ({ extra: 1 }) }, { reqId: 'r' }],
+    ['a logMethod hook', { hooks: { logMethod (args, method) { method.apply(this, args) } } }, { reqId: 'r' }],
+    ['a streamWrite hook', { hooks: { streamWrite: line => line } }, { reqId: 'r' }],
+    ['a log formatter', { formatters: { log: object => ({ ...object, wrapped: true }) } }, { reqId: 'r' }],
+    ['a message prefix', { msgPrefix: '[api] ' }, { reqId: 'r' }],
+    ['a nested key', { nestedKey: 'payload' }, { reqId: 'r' }],
+    ['redaction by wildcard', { redact: ['*.secret'] }, { reqId: 'r' }],
+    ['redaction of a field', { redact: ['code'] }, { reqId: 'r' }],
+    ['redaction of a binding', { redact: ['reqId'] }, { reqId: 'r' }],
+    ['a serializer of a field', { serializers: { statusCode: (code: number) => `HTTP ${code}` } }, { reqId: 'r' }],
+    ['a serializer of a binding', { serializers: { reqId: (id: string) => id.toUpperCase() } }, { reqId: 'r' }],
+    ['a serializer of the message', { serializers: { msg: (msg: string) => msg.toUpperCase() } }, { reqId: 'r' }],
+    ['a binding that is not a string', {}, { reqId: 7 }],
+    ['a binding pino leaves out', {}, { reqId: 'r', level: 'debug' }],
+    ['a binding name that needs escaping', {}, { 'req"Id': 'r' }]
+  ]
+  for (const [name, options, bindings] of refused) {
+    const sink = new RawSink()
+    const written = new FixedLineWriter(pino(options, sink)).write(REJECTED, bindings)
+    t.equal(written, false, name)
+    t.same(sink.writes, [], `${name}: nothing written`)
+  }
+
+  const sink = new RawSink()
+  const metadata = multistream([{ stream: sink }])
+  t.equal(new FixedLineWriter(pino({}, metadata)).write(REJECTED, { reqId: 'r' }), false, 'a destination that wants each line\'s metadata (multistream)')
+  t.same(sink.writes, [])
+
+  const reserved = new FixedLogLine({ level: 'x' }, 'm')
+  t.equal(new FixedLineWriter(serviceLogger(new RawSink())).write(reserved, { reqId: 'r' }), false, 'a field pino treats specially')
+})
+
+test('a fixed line keeps its fields and message for pino, frozen', async t => {
+  const fields = { code: 'X', statusCode: 400 }
+  const line = new FixedLogLine(fields, 'm')
+  fields.code = 'changed'
+  t.same(line.fields, { code: 'X', statusCode: 400 }, 'a copy, taken when the line is made')
+  t.ok(Object.isFrozen(line.fields))
+})
