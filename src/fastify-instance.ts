@@ -1,7 +1,6 @@
 import Fastify, { errorCodes, LogController, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
-import { FixedLineWriter } from './fixed-log-line.js'
-import { lazyChildLogger } from './request-logger.js'
+import { requestLoggerFactory } from './request-logger.js'
 
 /**
  * A Fastify instance that logs through `logger`, as the service and its tests build it.
@@ -17,12 +16,12 @@ import { lazyChildLogger } from './request-logger.js'
  *   once, before any plugin can see it, so Fastify's own lines (listening, failures) are ours too.
  */
 export function createFastify (logger: Logger): FastifyInstance {
-  const fixedLines = new FixedLineWriter(logger)
+  const requestLogger = requestLoggerFactory(logger)
   const fastify = Fastify({
     logger: false,
     // Fastify's per-request lines off: the request-log plugin writes them when LOG_REQUESTS is on.
     logController: new LogController({ disableRequestLogging: true }),
-    childLoggerFactory: (_dropped, bindings, options) => lazyChildLogger(logger, bindings, options, fixedLines)
+    childLoggerFactory: (_dropped, bindings, options) => requestLogger(bindings, options)
   })
   Object.defineProperty(fastify, 'log', { value: logger, writable: true, enumerable: true, configurable: true })
   // Fastify checks a route's logLevel against its own logger, which is now the no-op one. Check it

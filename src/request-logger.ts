@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
-import type { Bindings, ChildLoggerOptions, LevelWithSilentOrString } from 'pino'
-import type { FixedLineWriter, FixedLogLine } from './fixed-log-line.js'
+import type { Bindings, ChildLoggerOptions, LevelWithSilentOrString, Logger } from 'pino'
+import { FixedLineWriter, type FixedLogLine } from './fixed-log-line.js'
 
 type LogMethod = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
 type LogCall = (...args: unknown[]) => void
@@ -48,8 +48,8 @@ class RequestLogger {
   silent (): void {}
 
   /**
-   * `info(line.fields, line.message)`. While this request has no child and no options of its own
-   * (a route log level, say), the line is the parent's writer's to write, with the request's
+   * `info(line.fields, line.message)`. While the request has no child and no options of its own
+   * (a route log level, say), the parent's FixedLineWriter writes the line with the request's
    * bindings, and no child is made for it.
    */
   infoFixed (line: FixedLogLine): void {
@@ -69,11 +69,12 @@ class RequestLogger {
 }
 
 /**
- * Fastify's `childLoggerFactory`: a RequestLogger per request rather than a pino child.
- * `fixedLines` writes for `logger`: one per logger, made when the logger is.
+ * Fastify's `childLoggerFactory` for `logger`: a RequestLogger per request rather than a pino
+ * child, all of them writing fixed lines through one FixedLineWriter of `logger`.
  */
-export function lazyChildLogger (logger: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions, fixedLines: FixedLineWriter): FastifyBaseLogger {
-  return new RequestLogger(logger, bindings, options, fixedLines)
+export function requestLoggerFactory (logger: Logger): (bindings: Bindings, options: ChildLoggerOptions) => FastifyBaseLogger {
+  const fixedLines = new FixedLineWriter(logger)
+  return (bindings, options) => new RequestLogger(logger, bindings, options, fixedLines)
 }
 
 /** A FixedLogLine on a request's logger: written directly by a RequestLogger, through pino otherwise. */

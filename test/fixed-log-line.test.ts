@@ -47,6 +47,15 @@ test('a fixed line is, byte for byte, the line pino\'s child writes for it', asy
     t.same(fixed, expected, name)
   }
 
+  const sink = new RawSink()
+  const logger = pino(loggerOptions(), sink)
+  const writer = new FixedLineWriter(logger)
+  logger.setBindings({ region: 'eu-1' })
+  writer.write(REJECTED, { reqId: 'req-b' })
+  logger.child({ reqId: 'req-b' }).info(REJECTED.fields, REJECTED.message)
+  t.match(sink.writes[0], /"region":"eu-1"/)
+  t.equal(sameTime(sink.writes[0]), sameTime(sink.writes[1]), 'bindings set on the logger after the writer was made are on the line')
+
   const odd = new FixedLogLine({ note: 'tab\there "and" \\ é', count: -1.5, zero: 0 }, 'message with "quotes"\n')
   const { fixed, pino: expected } = bothWays(loggerOptions(), { reqId: 'req-x' }, odd)
   t.same(fixed, expected, 'fields and a message that need escaping')

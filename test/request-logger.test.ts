@@ -4,9 +4,9 @@ import { test } from 'tap'
 import { InvalidSignature } from '../src/auth/errors.js'
 import { errorHandler } from '../src/error-handler.js'
 import { createFastify } from '../src/fastify-instance.js'
-import { FixedLineWriter, FixedLogLine } from '../src/fixed-log-line.js'
+import { FixedLogLine } from '../src/fixed-log-line.js'
 import { serviceLogger } from '../src/logger.js'
-import { lazyChildLogger, logFixedLine } from '../src/request-logger.js'
+import { logFixedLine, requestLoggerFactory } from '../src/request-logger.js'
 import { LogCapture } from './helpers/app.js'
 
 /** Counts the children `logger` makes from now on. */
@@ -25,7 +25,7 @@ test('a request logger makes its pino child on its first line, and only once', a
   const logs = new LogCapture()
   const parent = pino({ level: 'info' }, logs)
   const children = countChildren(parent)
-  const log = lazyChildLogger(parent, { reqId: 'req-7' }, {}, new FixedLineWriter(parent))
+  const log = requestLoggerFactory(parent)({ reqId: 'req-7' }, {})
 
   t.equal(log.level, 'info', 'the level is the parent\'s until the request sets its own')
   t.equal(children.made, 0, 'no child before a line')
@@ -53,13 +53,13 @@ test('a request logger makes its pino child on its first line, and only once', a
 test('a request logger\'s level is its own, as a pino child\'s is', async t => {
   const logs = new LogCapture()
   const parent = pino({ level: 'info' }, logs)
-  const quiet = lazyChildLogger(parent, { reqId: 'req-1' }, { level: 'warn' }, new FixedLineWriter(parent))
+  const quiet = requestLoggerFactory(parent)({ reqId: 'req-1' }, { level: 'warn' })
   t.equal(quiet.level, 'warn', 'a route log level given by Fastify')
   quiet.info('hidden')
   quiet.warn('shown')
   t.match(logs.lines, [{ reqId: 'req-1', msg: 'shown' }])
 
-  const verbose = lazyChildLogger(parent, { reqId: 'req-2' }, {}, new FixedLineWriter(parent))
+  const verbose = requestLoggerFactory(parent)({ reqId: 'req-2' }, {})
   verbose.level = 'debug'
   verbose.debug('now shown')
   t.equal(verbose.level, 'debug')
@@ -94,23 +94,23 @@ test('in the service\'s Fastify, a request that logs nothing makes no child; one
 test('a fixed line is written without a child while the request has none, and through pino otherwise', async t => {
   const logs = new LogCapture()
   const parent = serviceLogger(logs)
-  const writer = new FixedLineWriter(parent)
+  const requestLogger = requestLoggerFactory(parent)
   const children = countChildren(parent)
   const line = new FixedLogLine({ code: 'AUTH_X', statusCode: 401 }, 'request rejected')
 
-  logFixedLine(lazyChildLogger(parent, { reqId: 'req-1' }, {}, writer), line)
+  logFixedLine(requestLogger({ reqId: 'req-1' }, {}), line)
   t.equal(children.made, 0, 'written directly: no child')
 
-  const logged = lazyChildLogger(parent, { reqId: 'req-2' }, {}, writer)
+  const logged = requestLogger({ reqId: 'req-2' }, {})
   logged.info('an earlier line')
   logFixedLine(logged, line)
   t.equal(children.made, 1, 'a request with a child already writes through it')
 
-  const quiet = lazyChildLogger(parent, { reqId: 'req-3' }, { level: 'warn' }, writer)
+  const quiet = requestLogger({ reqId: 'req-3' }, { level: 'warn' })
   logFixedLine(quiet, line)
   t.equal(children.made, 2, 'a route log level goes through pino, which applies it')
 
-  const direct = lazyChildLogger(parent, { reqId: 7 }, {}, writer)
+  const direct = requestLogger({ reqId: 7 }, {})
   logFixedLine(direct, line)
   t.equal(children.made, 3, 'what the writer cannot promise to write as pino would goes through pino')
 
