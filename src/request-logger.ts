@@ -53,8 +53,9 @@ class RequestLogger {
    * bindings, and no child is made for it.
    */
   infoFixed (line: FixedLogLine): void {
-    if (this.#child === undefined && isEmpty(this.#options) && this.#fixedLines.write(line, this.#bindings)) return
-    this.#logger().info(line.fields, line.message)
+    if (this.#child === undefined && isEmpty(this.#options) && this.#fixedLines.tryWrite(line, this.#bindings)) return
+    // A copy: the line's fields are shared and frozen, and a pino hook or mixin may change the object.
+    this.#logger().info({ ...line.fields }, line.message)
   }
 
   #logger (): FastifyBaseLogger {
@@ -80,7 +81,7 @@ export function requestLoggerFactory (logger: Logger): (bindings: Bindings, opti
 /** A FixedLogLine on a request's logger: written directly by a RequestLogger, through pino otherwise. */
 export function logFixedLine (log: FastifyBaseLogger, line: FixedLogLine): void {
   if (log instanceof RequestLogger) log.infoFixed(line)
-  else log.info(line.fields, line.message)
+  else log.info({ ...line.fields }, line.message)
 }
 
 function isEmpty (options: object): boolean {

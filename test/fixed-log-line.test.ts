@@ -1,4 +1,5 @@
-import { multistream, pino, stdTimeFunctions, type Bindings, type LoggerOptions } from 'pino'
+import { tracingChannel } from 'node:diagnostics_channel'
+import { multistream, pino, stdTimeFunctions, type Bindings, type Logger, type LoggerOptions } from 'pino'
 import { test } from 'tap'
 import { FixedLineWriter, FixedLogLine } from '../src/fixed-log-line.js'
 import { loggerOptions, serviceLogger } from '../src/logger.js'
@@ -19,7 +20,7 @@ function sameTime (line: string): string {
 /** What the writer writes, and what pino's child writes for the same line, from loggers made alike. */
 function bothWays (options: LoggerOptions, bindings: Bindings, line = REJECTED): { fixed: string[], pino: string[], written: boolean } {
   const fixedSink = new RawSink()
-  const written = new FixedLineWriter(pino(options, fixedSink)).write(line, bindings)
+  const written = new FixedLineWriter(pino(options, fixedSink)).tryWrite(line, bindings)
   const pinoSink = new RawSink()
   pino(options, pinoSink).child(bindings).info(line.fields, line.message)
   return { fixed: fixedSink.writes.map(sameTime), pino: pinoSink.writes.map(sameTime), written }
@@ -38,7 +39,9 @@ test('a fixed line is, byte for byte, the line pino\'s child writes for it', asy
     ['level labels', { ...loggerOptions(), formatters: { level: label => ({ level: label }) } }, { reqId: 'req-6' }],
     ['CRLF line ends', { ...loggerOptions(), crlf: true }, { reqId: 'req-7' }],
     ['another message key', { ...loggerOptions(), messageKey: 'message' }, { reqId: 'req-8' }],
-    ['custom levels', { ...loggerOptions(), customLevels: { audit: 35 } }, { reqId: 'req-9' }]
+    ['custom levels', { ...loggerOptions(), customLevels: { audit: 35 } }, { reqId: 'req-9' }],
+    ['levels compared the other way', { ...loggerOptions(), levelComparison: 'DESC' }, { reqId: 'req-10' }],
+    ['an inherited binding, which pino leaves out', loggerOptions(), Object.assign(Object.create({ inherited: 'x' }) as Bindings, { reqId: 'req-11' })]
   ]
   for (const [name, options, bindings] of cases) {
     const { fixed, pino: expected, written } = bothWays(options, bindings)
@@ -51,14 +54,17 @@ test('a fixed line is, byte for byte, the line pino\'s child writes for it', asy
   const logger = pino(loggerOptions(), sink)
   const writer = new FixedLineWriter(logger)
   logger.setBindings({ region: 'eu-1' })
-  writer.write(REJECTED, { reqId: 'req-b' })
+  writer.tryWrite(REJECTED, { reqId: 'req-b' })
   logger.child({ reqId: 'req-b' }).info(REJECTED.fields, REJECTED.message)
   t.match(sink.writes[0], /"region":"eu-1"/)
   t.equal(sameTime(sink.writes[0]), sameTime(sink.writes[1]), 'bindings set on the logger after the writer was made are on the line')
 
   const odd = new FixedLogLine({ note: 'tab\there "and" \\ é', count: -1.5, zero: 0 }, 'message with "quotes"\n')
   const { fixed, pino: expected } = bothWays(loggerOptions(), { reqId: 'req-x' }, odd)
-  t.same(fixed, expected, 'fields and a message that need escaping')
+  t.same(fixed, expected, 'fields and a message with control characters (pino escapes them with JSON.stringify)')
+  const quoted = new FixedLogLine({ note: 'say "hi" \\ back é 🔑' }, 'a "quoted" \\ message')
+  const both = bothWays(loggerOptions(), { reqId: 'req-y' }, quoted)
+  t.same(both.fixed, both.pino, 'quotes and backslashes only (pino escapes those itself)')
 })
 
 test('below info, the writer writes nothing, as pino would not', async t => {
@@ -72,7 +78,7 @@ test('below info, the writer writes nothing, as pino would not', async t => {
   const logger = pino({ ...loggerOptions(), level: 'warn' }, sink)
   const writer = new FixedLineWriter(logger)
   logger.level = 'info'
-  writer.write(REJECTED, { reqId: 'req-2' })
+  writer.tryWrite(REJECTED, { reqId: 'req-2' })
   t.equal(sink.writes.length, 1, 'the logger\'s level is read per line: lowered later, the line is written')
 })
 
@@ -96,18 +102,36 @@ test('when pino would do more with the line than the writer can, the writer leav
   ]
   for (const [name, options, bindings] of refused) {
     const sink = new RawSink()
-    const written = new FixedLineWriter(pino(options, sink)).write(REJECTED, bindings)
+    const written = new FixedLineWriter(pino(options, sink)).tryWrite(REJECTED, bindings)
     t.equal(written, false, name)
     t.same(sink.writes, [], `${name}: nothing written`)
   }
 
   const sink = new RawSink()
   const metadata = multistream([{ stream: sink }])
-  t.equal(new FixedLineWriter(pino({}, metadata)).write(REJECTED, { reqId: 'r' }), false, 'a destination that wants each line\'s metadata (multistream)')
+  t.equal(new FixedLineWriter(pino({}, metadata)).tryWrite(REJECTED, { reqId: 'r' }), false, 'a destination that wants each line\'s metadata (multistream)')
   t.same(sink.writes, [])
 
-  const reserved = new FixedLogLine({ level: 'x' }, 'm')
-  t.equal(new FixedLineWriter(serviceLogger(new RawSink())).write(reserved, { reqId: 'r' }), false, 'a field pino treats specially')
+  const errorField = new FixedLogLine({ problem: 'x' }, 'm')
+  t.equal(new FixedLineWriter(pino({ errorKey: 'problem' }, new RawSink())).tryWrite(errorField, { reqId: 'r' }), false,
+    'a field named as the error key (pino runs the err serializer on it)')
+  const loudOnly = pino({ customLevels: { loud: 50 }, useOnlyCustomLevels: true, level: 'loud' }, new RawSink()) as unknown as Logger
+  t.equal(new FixedLineWriter(loudOnly).tryWrite(REJECTED, { reqId: 'r' }), false, 'a logger with no info level')
+
+  const tracing = tracingChannel('pino_asJson')
+  const handlers = { start () {}, end () {}, asyncStart () {}, asyncEnd () {}, error () {} }
+  tracing.subscribe(handlers)
+  const traced = new RawSink()
+  const tracedLogger = serviceLogger(traced)
+  t.equal(new FixedLineWriter(tracedLogger).tryWrite(REJECTED, { reqId: 'r' }), false, 'while something traces pino\'s lines')
+  tracing.unsubscribe(handlers)
+  t.equal(new FixedLineWriter(tracedLogger).tryWrite(REJECTED, { reqId: 'r' }), true, 'and again once nothing does')
+  t.equal(traced.writes.length, 1)
+})
+
+test('a fixed line\'s text must be well-formed Unicode, which pino and JSON.stringify escape alike', async t => {
+  t.throws(() => new FixedLogLine({ code: 'lone \ud800' }, 'm'), TypeError)
+  t.throws(() => new FixedLogLine({ code: 'X' }, 'lone \udfff'), TypeError)
 })
 
 test('a fixed line keeps its fields and message for pino, frozen', async t => {
