@@ -48,14 +48,12 @@ class RequestLogger {
   silent (): void {}
 
   /**
-   * `info(line.fields, line.message)`. While the request has no child and no options of its own
-   * (a route log level, say), the parent's FixedLineWriter writes the line with the request's
-   * bindings, and no child is made for it.
+   * While the request has no child and no options of its own (a route log level, say), the
+   * parent's FixedLineWriter writes the line with the request's bindings, and no child is made
+   * for it. False when the line is left to info().
    */
-  infoFixed (line: FixedLogLine): void {
-    if (this.#child === undefined && isEmpty(this.#options) && this.#fixedLines.tryWrite(line, this.#bindings)) return
-    // A copy: the line's fields are shared and frozen, and a pino hook or mixin may change the object.
-    this.#logger().info({ ...line.fields }, line.message)
+  tryFixedLine (line: FixedLogLine): boolean {
+    return this.#child === undefined && isEmpty(this.#options) && this.#fixedLines.tryWrite(line, this.#bindings)
   }
 
   #logger (): FastifyBaseLogger {
@@ -78,10 +76,11 @@ export function requestLoggerFactory (logger: Logger): (bindings: Bindings, opti
   return (bindings, options) => new RequestLogger(logger, bindings, options, fixedLines)
 }
 
-/** A FixedLogLine on a request's logger: written directly by a RequestLogger, through pino otherwise. */
+/** A FixedLogLine on a request's logger: written directly by a RequestLogger when it can, by pino otherwise. */
 export function logFixedLine (log: FastifyBaseLogger, line: FixedLogLine): void {
-  if (log instanceof RequestLogger) log.infoFixed(line)
-  else log.info({ ...line.fields }, line.message)
+  if (log instanceof RequestLogger && log.tryFixedLine(line)) return
+  // A copy: the line's fields are shared and frozen, and a pino hook or mixin may change the object.
+  log.info({ ...line.fields }, line.message)
 }
 
 function isEmpty (options: object): boolean {
