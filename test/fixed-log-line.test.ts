@@ -3,6 +3,7 @@ import { multistream, pino, stdTimeFunctions, type Bindings, type Logger, type L
 import { test } from 'tap'
 import { FixedLineWriter, FixedLogLine } from '../src/fixed-log-line.js'
 import { loggerOptions, serviceLogger } from '../src/logger.js'
+import { sameTime } from './helpers/app.js'
 
 /** A destination that keeps each write as it came: pino writes one whole line per write. */
 class RawSink {
@@ -11,11 +12,6 @@ class RawSink {
 }
 
 const REJECTED = new FixedLogLine({ code: 'AUTH_INVALID_SIGNATURE', statusCode: 401 }, 'request rejected')
-
-/** The same moment for both lines: pino's timestamp is read per line. */
-function sameTime (line: string): string {
-  return line.replace(/"time":("[^"]*"|\d+)/, '"time":T')
-}
 
 /** What the writer writes, and what pino's child writes for the same line, from loggers made alike. */
 function bothWays (options: LoggerOptions, bindings: Bindings, line = REJECTED): { fixed: string[], pino: string[], written: boolean } {

@@ -7,7 +7,7 @@ import { createFastify } from '../src/fastify-instance.js'
 import { FixedLogLine } from '../src/fixed-log-line.js'
 import { serviceLogger } from '../src/logger.js'
 import { logFixedLine, requestLoggerFactory } from '../src/request-logger.js'
-import { LogCapture } from './helpers/app.js'
+import { LogCapture, sameTime } from './helpers/app.js'
 
 /** Counts the children `logger` makes from now on. */
 function countChildren (logger: FastifyBaseLogger): { made: number } {
@@ -147,7 +147,6 @@ test('in the service\'s Fastify, a rejection is logged with its request id and m
   // The line pino's own child writes for the same request, at the same moment, byte for byte.
   const pinoLogs = new LogCapture()
   serviceLogger(pinoLogs).child({ reqId: line.reqId }).info({ code: 'AUTH_INVALID_SIGNATURE', statusCode: 401 }, 'request rejected')
-  const sameTime = (raw: string): string => raw.replace(/"time":\d+/, '"time":T')
   t.equal(sameTime(logs.raw[0]), sameTime(pinoLogs.raw[0]))
 
   t.equal((await fastify.inject({ url: '/quiet' })).statusCode, 401)
