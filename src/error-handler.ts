@@ -1,8 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { AuthRejection, MalformedToken } from './auth/errors.js'
 import { errorBody } from './error-body.js'
-import { FixedLogLine } from './fixed-log-line.js'
-import { logFixedLine } from './request-logger.js'
 
 /** @fastify/jwt's code for a token it cannot decode. */
 const JWT_UNDECODABLE = 'FST_JWT_AUTHORIZATION_TOKEN_INVALID'
@@ -23,7 +21,7 @@ export function errorHandler (thrown: FastifyError, request: FastifyRequest, rep
   }
   const code = error.code ?? 'BAD_REQUEST'
   if (error instanceof AuthRejection) {
-    logFixedLine(request.log, rejectionLine(error))
+    request.log.info({ code, statusCode }, REJECTED)
     reply.header('www-authenticate', error.challenge)
     if (error.retryAfter !== undefined) reply.header('retry-after', error.retryAfter)
     return reply.code(statusCode).type('application/json; charset=utf-8').send(error.body)
@@ -34,17 +32,3 @@ export function errorHandler (thrown: FastifyError, request: FastifyRequest, rep
 
 const REJECTED = 'request rejected'
 
-/**
- * Each auth rejection's line, made on its first use. Keyed by code: the codes are ours, a small
- * fixed set, and each has one status. A flood of forged tokens is a flood of these lines.
- */
-const rejectionLines = new Map<string, FixedLogLine>()
-
-function rejectionLine ({ code, statusCode }: AuthRejection): FixedLogLine {
-  let line = rejectionLines.get(code)
-  if (line === undefined) {
-    line = new FixedLogLine({ code, statusCode }, REJECTED)
-    rejectionLines.set(code, line)
-  }
-  return line
-}

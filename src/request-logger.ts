@@ -1,6 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Bindings, ChildLoggerOptions, LevelWithSilentOrString, Logger } from 'pino'
-import { FixedLineWriter, type FixedLogLine } from './fixed-log-line.js'
 
 type LogMethod = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
 type LogCall = (...args: unknown[]) => void
@@ -10,20 +9,18 @@ type LogCall = (...args: unknown[]) => void
  * every request a child logger, which copies the parent and serializes the request id, and most
  * requests (every one with a valid token) never log: profiled at tens of thousands of requests a
  * second, that child cost about as much as the token check. A line, when there is one, is the
- * child's line, request id and route log level included.
+ * child's line, request id and route log level included. Public pino API only.
  */
 class RequestLogger {
   #child: FastifyBaseLogger | undefined
   readonly #parent: FastifyBaseLogger
   readonly #bindings: Bindings
   readonly #options: ChildLoggerOptions
-  readonly #fixedLines: FixedLineWriter
 
-  constructor (parent: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions, fixedLines: FixedLineWriter) {
+  constructor (parent: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions) {
     this.#parent = parent
     this.#bindings = bindings
     this.#options = options
-    this.#fixedLines = fixedLines
   }
 
   get level (): LevelWithSilentOrString {
@@ -47,15 +44,6 @@ class RequestLogger {
   trace (...args: unknown[]): void { this.#log('trace', args) }
   silent (): void {}
 
-  /**
-   * While the request has no child and no options of its own (a route log level, say), the
-   * parent's FixedLineWriter writes the line with the request's bindings, and no child is made
-   * for it. False when the line is left to info().
-   */
-  tryFixedLine (line: FixedLogLine): boolean {
-    return this.#child === undefined && isEmpty(this.#options) && this.#fixedLines.tryWrite(line, this.#bindings)
-  }
-
   #logger (): FastifyBaseLogger {
     this.#child ??= this.#parent.child(this.#bindings, this.#options)
     return this.#child
@@ -67,23 +55,7 @@ class RequestLogger {
   }
 }
 
-/**
- * Fastify's `childLoggerFactory` for `logger`: a RequestLogger per request rather than a pino
- * child, all of them writing fixed lines through one FixedLineWriter of `logger`.
- */
+/** Fastify's `childLoggerFactory` for `logger`: a RequestLogger per request rather than a pino child. */
 export function requestLoggerFactory (logger: Logger): (bindings: Bindings, options: ChildLoggerOptions) => FastifyBaseLogger {
-  const fixedLines = new FixedLineWriter(logger)
-  return (bindings, options) => new RequestLogger(logger, bindings, options, fixedLines)
-}
-
-/** A FixedLogLine on a request's logger: written directly by a RequestLogger when it can, by pino otherwise. */
-export function logFixedLine (log: FastifyBaseLogger, line: FixedLogLine): void {
-  if (log instanceof RequestLogger && log.tryFixedLine(line)) return
-  // A copy: the line's fields are shared and frozen, and a pino hook or mixin may change the object.
-  log.info({ ...line.fields }, line.message)
-}
-
-function isEmpty (options: object): boolean {
-  for (const _key in options) return false
-  return true
+  return (bindings, options) => new RequestLogger(logger, bindings, options)
 }

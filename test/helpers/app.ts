@@ -6,11 +6,6 @@ import { createFastify } from '../../src/fastify-instance.js'
 import { serviceLogger } from '../../src/logger.js'
 import type { KeyServer } from './key-server.js'
 
-/** A log line with its time replaced, so two lines written a moment apart compare byte for byte. */
-export function sameTime (line: string): string {
-  return line.replace(/"time":("[^"]*"|\d+)/, '"time":T')
-}
-
 /** Everything the service logged, one parsed JSON object per line. */
 export class LogCapture extends Writable {
   readonly lines: Array<Record<string, unknown>> = []
