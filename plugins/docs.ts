@@ -4,7 +4,7 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import { findProjectRoot } from '../src/issuer/project-root.js'
+import { findProjectRoot } from '../src/project-root.js'
 import { openapiOptions } from '../src/openapi/document.js'
 
 const DOCS_PREFIX = '/docs'

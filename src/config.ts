@@ -1,6 +1,6 @@
 import { isIP } from 'node:net'
 import { ALGORITHMS_FOR_KEY_SETS, type AsymmetricAlgorithm } from './auth/algorithms.js'
-import { DEV_AUDIENCE } from './issuer/dev-credentials.js'
+import { DEV_AUDIENCE } from './dev-credentials.js'
 import { isProduction } from './production.js'
 
 /** The raw environment, as @fastify/env validates it against `envSchema`. */

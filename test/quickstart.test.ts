@@ -3,7 +3,7 @@
 import { join } from 'node:path'
 import { test } from 'tap'
 import { freePort } from './helpers/ports.js'
-import { DEV_CLIENT_SECRETS, DEV_USER } from '../src/issuer/dev-credentials.js'
+import { DEV_CLIENT_SECRETS, DEV_USER } from '../src/dev-credentials.js'
 import { startServer } from '../src/server.js'
 
 const AUDIENCE = 'https://quickstarts/api'

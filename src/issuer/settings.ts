@@ -1,9 +1,11 @@
 import { join, resolve } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
 import { isProduction } from '../production.js'
-import { DEFAULT_CONFIG_FILE, DEFAULT_KEY_DIR, findProjectRoot } from './project-root.js'
+import { findProjectRoot } from '../project-root.js'
 
 export const DEFAULT_PORT = 3011
+const DEFAULT_CONFIG_FILE = join('config', 'local-issuer.json')
+const DEFAULT_KEY_DIR = '.local-issuer'
 
 export interface LocalIssuerOptions {
   /** Default: LOCAL_ISSUER_PORT, else 3011. 0 picks a free port (tests). */

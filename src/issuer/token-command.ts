@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
 import type { CliIo } from './cli-io.js'
-import { DEV_AUDIENCE, DEV_CLIENT_SECRETS, SCOPED_CLIENT, UNSCOPED_CLIENT } from './dev-credentials.js'
+import { DEV_AUDIENCE, DEV_CLIENT_SECRETS, SCOPED_CLIENT, UNSCOPED_CLIENT } from '../dev-credentials.js'
 import { defaultLocalIssuerUrl } from './settings.js'
 import { requestClientCredentialsToken } from './token-client.js'
 

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream'
 import { createVerifier } from 'fast-jwt'
 import pino from 'pino'
 import type { Test } from 'tap'
-import { DEV_CLIENT_SECRETS, DEV_USER } from '../../src/issuer/dev-credentials.js'
+import { DEV_CLIENT_SECRETS, DEV_USER } from '../../src/dev-credentials.js'
 import { hashSecret } from '../../src/issuer/secret-hash.js'
 import { startLocalIssuer, type LocalIssuer, type LocalIssuerOptions } from '../../src/issuer/server.js'
 

@@ -9,7 +9,7 @@ import { createIssuerApp } from '../../src/issuer/issuer-app.js'
 import { rotateSigningKey } from '../../src/issuer/key-rotation.js'
 import { QueryFreeLogController } from '../../src/issuer/log-controller.js'
 import { LoopbackTwin } from '../../src/issuer/loopback-twin.js'
-import { findProjectRoot } from '../../src/issuer/project-root.js'
+import { findProjectRoot } from '../../src/project-root.js'
 import { DEFAULT_PORT, PRODUCTION_REFUSAL, buildLocalIssuer, startLocalIssuer } from '../../src/issuer/server.js'
 import { defaultLocalIssuerUrl, resolveSettings, type LoopbackAddress } from '../../src/issuer/settings.js'
 import { SECRETS, captureLogs, clientCredentials, passwordGrant, postToken, startTestIssuer, testDirs } from './helpers.js'
@@ -138,11 +138,6 @@ t.test('settings: options first, then LOCAL_ISSUER_* variables, then defaults', 
   t.equal(defaultLocalIssuerUrl({}), 'http://localhost:3011/')
   t.equal(defaultLocalIssuerUrl({ LOCAL_ISSUER_PORT: '4000' }), 'http://localhost:4000/')
   t.throws(() => defaultLocalIssuerUrl({ LOCAL_ISSUER_PORT: 'x' }), { message: 'Invalid LOCAL_ISSUER_PORT "x": expected a port number from 0 to 65535' })
-})
-
-t.test('the project root is found by walking up to package.json', async t => {
-  t.equal(findProjectRoot(join(ROOT, 'src', 'issuer')), ROOT)
-  t.throws(() => findProjectRoot('/'), { message: 'Cannot find the project root: no package.json in / or above' })
 })
 
 t.test('LOCAL_ISSUER_PORT=0 through the environment', async t => {

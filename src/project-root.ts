@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url'
 
 /**
  * The directory holding package.json, found by walking up from `startDir`.
- * Walking up (instead of a fixed '../..') finds the same root from `src/issuer/*.ts`
- * under tap and from the compiled `dist/src/issuer/*.js`.
+ * Walking up (instead of a fixed '..') finds the same root from `src/*.ts`
+ * under tap and from the compiled `dist/src/*.js`.
  */
 export function findProjectRoot (startDir: string = dirname(fileURLToPath(import.meta.url))): string {
   let dir = startDir
@@ -17,6 +17,3 @@ export function findProjectRoot (startDir: string = dirname(fileURLToPath(import
   }
   return dir
 }
-
-export const DEFAULT_CONFIG_FILE = join('config', 'local-issuer.json')
-export const DEFAULT_KEY_DIR = '.local-issuer'
