@@ -1,6 +1,6 @@
 import { randomUUID, sign } from 'node:crypto'
 import type { ApiConfig, GrantType } from './config.js'
-import type { SigningKey } from './signing-key.js'
+import type { SigningKey } from './keys.js'
 
 /** Who gets a token for what, as decided by a grant. */
 export interface TokenGrant {

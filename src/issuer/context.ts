@@ -1,5 +1,5 @@
 import type { IssuerConfig } from './config.js'
-import type { KeyStore } from './key-store.js'
+import type { KeyStore } from './keys.js'
 
 /** What the issuer's routes share. */
 export interface IssuerContext {

@@ -1,7 +1,6 @@
 import closeWithGrace from 'close-with-grace'
 import type { CliIo } from './cli-io.js'
-import { retireOldKeys, rotateSigningKey } from './key-rotation.js'
-import type { KeySet } from './key-store.js'
+import { retireOldKeys, rotateSigningKey, type KeySet } from './keys.js'
 import { startLocalIssuer, type LocalIssuer } from './server.js'
 import { resolveSettings } from './settings.js'
 

@@ -5,10 +5,7 @@ import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync }
 import { createRequire, syncBuiltinESMExports } from 'node:module'
 import { join } from 'node:path'
 import t from 'tap'
-import { createKeyFile, keyFilePath } from '../../src/issuer/key-file.js'
-import { retireOldKeys, rotateSigningKey } from '../../src/issuer/key-rotation.js'
-import { KeyStore } from '../../src/issuer/key-store.js'
-import { generateSigningKey } from '../../src/issuer/signing-key.js'
+import { KeyStore, createKeyFile, generateSigningKey, keyFilePath, retireOldKeys, rotateSigningKey } from '../../src/issuer/keys.js'
 import { SECRETS, captureLogs, clientCredentials, postToken, startTestIssuer, testDirs, verifyAgainstJwks } from './helpers.js'
 
 const silent = { info: (): void => {} }
@@ -147,7 +144,7 @@ t.test('creating the key file reports failures other than "already exists"', asy
   const { keyDir } = await testDirs(t)
   const key = await generateSigningKey()
   // Hard links fail with EPERM on some file systems; fake that on the real module by patching the
-  // builtin and syncing its ESM exports (a mocked copy of key-file.ts would not count as covered).
+  // builtin and syncing its ESM exports (a mocked copy of keys.ts would not count as covered).
   const fsPromises = createRequire(import.meta.url)('node:fs/promises') as typeof import('node:fs/promises')
   const realLink = fsPromises.link
   fsPromises.link = async () => { throw Object.assign(new Error('hard links not supported'), { code: 'EPERM' }) }
