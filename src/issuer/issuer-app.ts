@@ -1,13 +1,12 @@
 import formbody from '@fastify/formbody'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { AddressInfo } from 'node:net'
-import { loadIssuerConfig } from './config.js'
+import { loadIssuerConfig, type IssuerSettings } from './config.js'
 import { discoveryRoutes } from './discovery-routes.js'
 import { KeyStore } from './keys.js'
 import { LoopbackTwin } from './loopback-twin.js'
 import { OAuthError, notFoundHandler, oauthErrorHandler } from './oauth-error.js'
 import { QueryFreeLogController } from './log-controller.js'
-import type { IssuerSettings } from './settings.js'
 import { tokenRoute } from './token-route.js'
 
 /** Token requests are a few hundred bytes; anything near this limit is not one. */

@@ -2,7 +2,7 @@ import closeWithGrace from 'close-with-grace'
 import type { CliIo } from './cli-io.js'
 import { retireOldKeys, rotateSigningKey, type KeySet } from './keys.js'
 import { startLocalIssuer, type LocalIssuer } from './server.js'
-import { resolveSettings } from './settings.js'
+import { resolveSettings } from './config.js'
 
 export const ISSUER_USAGE = [
   'usage: issuer [start | rotate | retire]',

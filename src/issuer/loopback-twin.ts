@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http'
 import type { FastifyServerFactory } from 'fastify'
-import type { LoopbackAddress } from './settings.js'
+import type { LoopbackAddress } from './config.js'
 
 /**
  * Serves the same Fastify app on the other loopback address too. `localhost` may resolve to ::1

@@ -2,9 +2,9 @@ import type { FastifyInstance } from 'fastify'
 import type { AddressInfo } from 'node:net'
 import { createIssuerApp, localIssuerUrl } from './issuer-app.js'
 import { hostPort, otherLoopback } from './loopback-twin.js'
-import { resolveSettings, type LocalIssuerOptions } from './settings.js'
+import { resolveSettings, type LocalIssuerOptions } from './config.js'
 
-export { DEFAULT_PORT, PRODUCTION_REFUSAL, defaultLocalIssuerUrl, type LocalIssuerOptions } from './settings.js'
+export type { LocalIssuerOptions } from './config.js'
 
 export interface LocalIssuer {
   /** The issuer identifier and `iss` of its tokens: `http://localhost:<port>/`, trailing slash included. */

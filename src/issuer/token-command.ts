@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import type { CliIo } from './cli-io.js'
 import { DEV_AUDIENCE, DEV_CLIENT_SECRETS, SCOPED_CLIENT, UNSCOPED_CLIENT } from '../dev-credentials.js'
-import { defaultLocalIssuerUrl } from './settings.js'
+import { defaultLocalIssuerUrl } from './config.js'
 import { requestClientCredentialsToken } from './token-client.js'
 
 export const TOKEN_USAGE = [

@@ -1,13 +1,17 @@
-// The config file: the shipped one is valid and matches the documented credentials; every
-// mistake fails start-up with one line naming the file and the field.
+// Settings: options, then LOCAL_ISSUER_* variables, then defaults. The config file: the shipped one
+// is valid and matches the documented credentials; every mistake fails start-up with one line
+// naming the file and the field.
 import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import t from 'tap'
-import { loadIssuerConfig } from '../../src/issuer/config.js'
+import { DEFAULT_PORT, defaultLocalIssuerUrl, loadIssuerConfig, resolveSettings } from '../../src/issuer/config.js'
 import { DEV_AUDIENCE, DEV_CLIENT_SECRETS, DEV_USER } from '../../src/dev-credentials.js'
 import { verifySecret } from '../../src/issuer/secret-hash.js'
 import { startLocalIssuer } from '../../src/issuer/server.js'
+import { findProjectRoot } from '../../src/project-root.js'
 import { SHIPPED_CONFIG, testConfig, testDirs } from './helpers.js'
+
+const ROOT = findProjectRoot()
 
 t.test('the shipped config holds what the README documents', async t => {
   const config = await loadIssuerConfig(SHIPPED_CONFIG)
@@ -103,4 +107,35 @@ t.test('a bad config stops the issuer from starting, via option or LOCAL_ISSUER_
   const message = `Invalid local issuer config ${configPath}: apis must not be empty`
   await t.rejects(startLocalIssuer({ port: 0, logger: false, env: {}, configPath, keyDir }), { message })
   await t.rejects(startLocalIssuer({ port: 0, logger: false, env: { LOCAL_ISSUER_CONFIG: configPath, LOCAL_ISSUER_KEY_DIR: keyDir } }), { message })
+})
+
+t.test('settings: options first, then LOCAL_ISSUER_* variables, then defaults', async t => {
+  t.same(resolveSettings({ env: {} }), {
+    port: DEFAULT_PORT,
+    host: '127.0.0.1',
+    configPath: join(ROOT, 'config', 'local-issuer.json'),
+    keyDir: join(ROOT, '.local-issuer')
+  })
+  t.same(resolveSettings({ env: { LOCAL_ISSUER_PORT: '', LOCAL_ISSUER_CONFIG: '', LOCAL_ISSUER_KEY_DIR: '' } }).port, DEFAULT_PORT, 'empty means unset')
+  t.same(resolveSettings({ env: { LOCAL_ISSUER_PORT: '4000', LOCAL_ISSUER_CONFIG: 'a.json', LOCAL_ISSUER_KEY_DIR: 'keys' } }), {
+    port: 4000, host: '127.0.0.1', configPath: resolve('a.json'), keyDir: resolve('keys')
+  })
+  t.same(resolveSettings({ port: 5, host: 'localhost', configPath: '/c.json', keyDir: '/k', env: { LOCAL_ISSUER_PORT: '4000', LOCAL_ISSUER_CONFIG: 'a.json' } }), {
+    port: 5, host: '127.0.0.1', configPath: '/c.json', keyDir: '/k'
+  })
+  // The service passes its validated LOCAL_ISSUER_* values as options, where an empty one used to
+  // resolve to the working directory: the private signing key was written there.
+  t.same(resolveSettings({ configPath: '', keyDir: '', env: {} }), {
+    port: DEFAULT_PORT, host: '127.0.0.1', configPath: join(ROOT, 'config', 'local-issuer.json'), keyDir: join(ROOT, '.local-issuer')
+  }, 'empty options mean the defaults too')
+  t.same(resolveSettings({ configPath: '', keyDir: '', env: { LOCAL_ISSUER_CONFIG: 'a.json', LOCAL_ISSUER_KEY_DIR: 'keys' } }), {
+    port: DEFAULT_PORT, host: '127.0.0.1', configPath: resolve('a.json'), keyDir: resolve('keys')
+  }, 'and give way to the variables')
+  for (const bad of ['abc', '-1', '1.5', '65536']) {
+    t.throws(() => resolveSettings({ env: { LOCAL_ISSUER_PORT: bad } }), { message: `Invalid LOCAL_ISSUER_PORT "${bad}": expected a port number from 0 to 65535` })
+  }
+  t.equal(resolveSettings({}).port, Number(process.env.LOCAL_ISSUER_PORT ?? DEFAULT_PORT), 'process.env by default')
+  t.equal(defaultLocalIssuerUrl({}), 'http://localhost:3011/')
+  t.equal(defaultLocalIssuerUrl({ LOCAL_ISSUER_PORT: '4000' }), 'http://localhost:4000/')
+  t.throws(() => defaultLocalIssuerUrl({ LOCAL_ISSUER_PORT: 'x' }), { message: 'Invalid LOCAL_ISSUER_PORT "x": expected a port number from 0 to 65535' })
 })

@@ -2,19 +2,15 @@
 // loopback addresses, and what it logs (the development warning, never a secret).
 import { createServer, request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { join, resolve } from 'node:path'
 import t from 'tap'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { createIssuerApp } from '../../src/issuer/issuer-app.js'
 import { rotateSigningKey } from '../../src/issuer/keys.js'
 import { QueryFreeLogController } from '../../src/issuer/log-controller.js'
 import { LoopbackTwin } from '../../src/issuer/loopback-twin.js'
-import { findProjectRoot } from '../../src/project-root.js'
-import { DEFAULT_PORT, PRODUCTION_REFUSAL, buildLocalIssuer, startLocalIssuer } from '../../src/issuer/server.js'
-import { defaultLocalIssuerUrl, resolveSettings, type LoopbackAddress } from '../../src/issuer/settings.js'
+import { PRODUCTION_REFUSAL, resolveSettings, type LoopbackAddress } from '../../src/issuer/config.js'
+import { buildLocalIssuer, startLocalIssuer } from '../../src/issuer/server.js'
 import { SECRETS, captureLogs, clientCredentials, passwordGrant, postToken, startTestIssuer, testDirs } from './helpers.js'
-
-const ROOT = findProjectRoot()
 
 function listen (host: string, port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
@@ -107,37 +103,6 @@ t.test('a twin address this machine does not have is skipped', async t => {
   twin.serverFactory(() => {}, {})
   t.equal(await twin.listen('192.0.2.1' as LoopbackAddress, 0), false)
   await twin.close()
-})
-
-t.test('settings: options first, then LOCAL_ISSUER_* variables, then defaults', async t => {
-  t.same(resolveSettings({ env: {} }), {
-    port: DEFAULT_PORT,
-    host: '127.0.0.1',
-    configPath: join(ROOT, 'config', 'local-issuer.json'),
-    keyDir: join(ROOT, '.local-issuer')
-  })
-  t.same(resolveSettings({ env: { LOCAL_ISSUER_PORT: '', LOCAL_ISSUER_CONFIG: '', LOCAL_ISSUER_KEY_DIR: '' } }).port, DEFAULT_PORT, 'empty means unset')
-  t.same(resolveSettings({ env: { LOCAL_ISSUER_PORT: '4000', LOCAL_ISSUER_CONFIG: 'a.json', LOCAL_ISSUER_KEY_DIR: 'keys' } }), {
-    port: 4000, host: '127.0.0.1', configPath: resolve('a.json'), keyDir: resolve('keys')
-  })
-  t.same(resolveSettings({ port: 5, host: 'localhost', configPath: '/c.json', keyDir: '/k', env: { LOCAL_ISSUER_PORT: '4000', LOCAL_ISSUER_CONFIG: 'a.json' } }), {
-    port: 5, host: '127.0.0.1', configPath: '/c.json', keyDir: '/k'
-  })
-  // The service passes its validated LOCAL_ISSUER_* values as options, where an empty one used to
-  // resolve to the working directory: the private signing key was written there.
-  t.same(resolveSettings({ configPath: '', keyDir: '', env: {} }), {
-    port: DEFAULT_PORT, host: '127.0.0.1', configPath: join(ROOT, 'config', 'local-issuer.json'), keyDir: join(ROOT, '.local-issuer')
-  }, 'empty options mean the defaults too')
-  t.same(resolveSettings({ configPath: '', keyDir: '', env: { LOCAL_ISSUER_CONFIG: 'a.json', LOCAL_ISSUER_KEY_DIR: 'keys' } }), {
-    port: DEFAULT_PORT, host: '127.0.0.1', configPath: resolve('a.json'), keyDir: resolve('keys')
-  }, 'and give way to the variables')
-  for (const bad of ['abc', '-1', '1.5', '65536']) {
-    t.throws(() => resolveSettings({ env: { LOCAL_ISSUER_PORT: bad } }), { message: `Invalid LOCAL_ISSUER_PORT "${bad}": expected a port number from 0 to 65535` })
-  }
-  t.equal(resolveSettings({}).port, Number(process.env.LOCAL_ISSUER_PORT ?? DEFAULT_PORT), 'process.env by default')
-  t.equal(defaultLocalIssuerUrl({}), 'http://localhost:3011/')
-  t.equal(defaultLocalIssuerUrl({ LOCAL_ISSUER_PORT: '4000' }), 'http://localhost:4000/')
-  t.throws(() => defaultLocalIssuerUrl({ LOCAL_ISSUER_PORT: 'x' }), { message: 'Invalid LOCAL_ISSUER_PORT "x": expected a port number from 0 to 65535' })
 })
 
 t.test('LOCAL_ISSUER_PORT=0 through the environment', async t => {
