@@ -1,16 +1,7 @@
 import { randomUUID, sign } from 'node:crypto'
-import type { ApiConfig, GrantType } from './config.js'
+import type { GrantType } from './config.js'
+import type { TokenGrant } from './grants.js'
 import type { SigningKey } from './keys.js'
-
-/** Who gets a token for what, as decided by a grant. */
-export interface TokenGrant {
-  readonly grantType: GrantType
-  readonly clientId: string
-  /** `<client_id>@clients` for client credentials, the user's id for the password grant (as Auth0). */
-  readonly subject: string
-  readonly api: ApiConfig
-  readonly scopes: readonly string[]
-}
 
 /** RFC 6749 section 5.1 body. */
 export interface TokenResponse {
