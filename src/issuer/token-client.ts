@@ -1,5 +1,4 @@
-import type { TokenResponse } from './access-token.js'
-import { TOKEN_PATH } from './endpoints.js'
+import { TOKEN_PATH, type TokenResponse } from './routes.js'
 
 export interface ClientCredentialsRequest {
   readonly issuer: string
