@@ -1,14 +1,18 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import type { AsymmetricAlgorithm } from '../src/auth/algorithms.js'
 import { readBearerToken } from '../src/auth/bearer.js'
+import { checkClaims, VerifiedToken, type AccessTokenClaims, type ClaimsPolicy } from '../src/auth/claims.js'
 import { EndOfTurnBatch } from '../src/auth/end-of-turn-batch.js'
 import { AuthRejection, bearerChallenge, InsufficientScope, MissingToken, serializedBody } from '../src/auth/errors.js'
+import type { IssuerKey } from '../src/auth/jwks.js'
+import { rejectionFor } from '../src/auth/jwt-errors.js'
 import { KeySet } from '../src/auth/key-set.js'
 import { routePolicy, type RouteAuthConfig, type RoutePolicy } from '../src/auth/route-policy.js'
 import { satisfies, validateScopeRequirement, type ScopeMode } from '../src/auth/scopes.js'
-import { TokenVerifier, VerifiedToken, type AccessTokenClaims, type TokenCacheStats, type Verdict } from '../src/auth/token-verifier.js'
-import { verifierPerKey } from '../src/auth/verifier-per-key.js'
+import { VerdictCache, type TokenCacheStats, type Verdict } from '../src/auth/token-cache.js'
+import { checkCompactJws, checkHeader, checkKeyAlgorithm } from '../src/auth/token-header.js'
 
 export interface DeclaredRoute {
   method: string
@@ -46,66 +50,76 @@ declare module '@fastify/jwt' {
 /**
  * Wires the auth pieces into Fastify. Secure by default: every route registered after this plugin
  * needs a valid token unless its options say `config: { auth: false }`; a route that declares
- * scopes gets the scope check too. Verification goes through @fastify/jwt with the issuer's keys.
+ * scopes gets the scope check too.
+ *
+ * One pipeline verifies, and it is @fastify/jwt's `request.jwtVerify()`, given our parts through
+ * its documented options: `extractToken` reads the bearer token and checks its shape, `secret`
+ * applies the header rules and finds the key in our bounded key set, fast-jwt checks the signature
+ * (and nothing else), and `trusted` applies the claim rules and leaves the request authenticated.
+ * The route hook and `fastify.authenticate` put the verdict cache in front of that pipeline; a
+ * handler that calls `request.jwtVerify()` itself gets the same checks, verdicts and request state.
  */
 export default fp(async function authPlugin (fastify) {
   const settings = fastify.authSettings
+  const cache = new VerdictCache(settings.tokenCacheSize)
   const keySet = new KeySet({
     ...settings.keySet,
     issuer: settings.issuer,
     jwksUri: settings.jwksUri,
     algorithms: settings.algorithms,
     log: fastify.log.child({ component: 'key-set' }),
-    onKeysRetired: kids => verifier.retire(kids)
+    onKeysRetired: kids => { cache.retire(kids) }
   })
-
-  // The verification policy, shared by @fastify/jwt and the per-key verifiers of the hot path.
-  const verifyPolicy = {
-    algorithms: settings.algorithms,
-    allowedIss: settings.issuer,
-    allowedAud: settings.audiences,
-    requiredClaims: ['exp', 'iss', 'aud'],
-    clockTolerance: settings.clockToleranceSeconds * 1000,
-    cache: false
-  }
-
-  const verifier = new TokenVerifier({
-    keys: keySet,
-    verifySignature: verifierPerKey(verifyPolicy),
+  const claimsPolicy: ClaimsPolicy = {
     issuer: settings.issuer,
     audiences: settings.audiences,
-    algorithms: settings.algorithms,
-    clockToleranceSeconds: settings.clockToleranceSeconds,
-    cacheSize: settings.tokenCacheSize
-  })
+    clockToleranceMs: settings.clockToleranceSeconds * 1000
+  }
 
-  // request.jwtVerify() by hand gets the whole policy and the same refusals. @fastify/jwt asks
-  // extractToken for the token before it decodes it: our verifier reads and judges it there, so a
-  // missing, malformed or refused token is our rejection, not @fastify/jwt's. The secret callback
-  // asks the verifier again (answered from memory for a refusal; a token seen for the first time
-  // is checked twice on this path, which the hook never takes), and @fastify/jwt then checks the
-  // token once more with the same policy.
   await fastify.register(fastifyJwt, {
-    secret: async (request: FastifyRequest) => {
-      const verdict = await verifyRequest(request)
-      if (!(verdict instanceof VerifiedToken)) throw verdict
-      return (await keySet.get(verdict.kid)).pem
-    },
+    secret: signingKey,
     decode: { complete: true },
     verify: {
-      ...verifyPolicy,
-      extractToken: (request: FastifyRequest) => {
-        const token = bearerTokenOf(request)
-        const verdict = verifier.verify(token)
-        if (verdict instanceof AuthRejection) throw verdict
-        return token
+      extractToken: signedTokenOf,
+      algorithms: [...settings.algorithms],
+      // The claim rules are ours (src/auth/claims.ts), applied in `trusted`: fast-jwt checks the signature only.
+      ignoreExpiration: true,
+      ignoreNotBefore: true,
+      complete: true
+    },
+    trusted: (request, token) => {
+      const { header, payload } = token as unknown as DecodedToken
+      try {
+        accept(request, checkClaims(payload, header.kid as string, claimsPolicy))
+        return true
+      } catch (rejection) {
+        return Promise.reject(rejection)
       }
-    }
+    },
+    formatUser: token => (token as unknown as DecodedToken).payload as AccessTokenClaims
   })
 
-  /** The request's verdict; a request with no usable bearer token throws its rejection. */
-  function verifyRequest (request: FastifyRequest): Verdict | Promise<Verdict> {
-    return verifier.verify(bearerTokenOf(request))
+  /** @fastify/jwt's secret callback: the header rules, then the key that may verify this token. */
+  function signingKey (_request: FastifyRequest, token: unknown, done: (error: Error | null, key?: string) => void): void {
+    let header: { alg: AsymmetricAlgorithm, kid: string }
+    try {
+      header = checkHeader((token as DecodedToken).header, settings.algorithms)
+    } catch (rejection) {
+      done(rejection as Error)
+      return
+    }
+    const withKey = (key: IssuerKey): void => {
+      try {
+        checkKeyAlgorithm(key, header.alg)
+      } catch (rejection) {
+        done(rejection as Error)
+        return
+      }
+      done(null, key.pem)
+    }
+    const key = keySet.get(header.kid)
+    if (key instanceof Promise) key.then(withKey, done)
+    else withKey(key)
   }
 
   /** A route's scope check: the requirement, and the one rejection that serves every refusal. */
@@ -121,7 +135,8 @@ export default fp(async function authPlugin (fastify) {
   /**
    * The onRequest hook: a verified token, and the route's scopes when it declares some. Checking
    * scopes here rather than in a later preHandler refuses before the body is read, and saves a
-   * hook stage on every request.
+   * hook stage on every request. The verdict cache answers first; a token it does not know goes
+   * through `request.jwtVerify()`, and its verdict is remembered.
    */
   function authenticationHook (check?: (token: VerifiedToken) => Error | undefined): onRequestHookHandler {
     const finish = (request: FastifyRequest, verdict: Verdict, done: (error?: Error) => void): void => {
@@ -132,11 +147,21 @@ export default fp(async function authPlugin (fastify) {
       accept(request, verdict)
       done(check?.(verdict))
     }
-    /** Never throws (nor does verify()): every outcome, a bug included, reaches `done`. */
-    const verifyAndFinish = (request: FastifyRequest, token: string, done: (error?: Error) => void): void => {
-      const verdict = verifier.verify(token)
-      if (verdict instanceof Promise) verdict.then(settled => { finish(request, settled, done) }, done)
-      else finish(request, verdict, done)
+    /** Every outcome, a bug included, reaches `done`. */
+    const verify = (request: FastifyRequest, token: string, done: (error?: Error) => void): void => {
+      request.jwtVerify().then(() => {
+        const verified = request.accessToken as VerifiedToken
+        cache.remember(token, verified)
+        finish(request, verified, done)
+      }, (error: unknown) => {
+        const rejection = rejectionFor(error, () => token)
+        if (!(rejection instanceof AuthRejection)) {
+          done(rejection as Error)
+          return
+        }
+        cache.remember(token, rejection)
+        finish(request, rejection, done)
+      })
     }
     return function authenticate (request, _reply, done) {
       let token: string
@@ -146,9 +171,9 @@ export default fp(async function authPlugin (fastify) {
         done(error as Error)
         return
       }
-      const known = verifier.known(token)
+      const known = cache.known(token)
       if (known !== undefined) finish(request, known, done)
-      else coldVerifications.add(() => { verifyAndFinish(request, token, done) })
+      else coldVerifications.add(() => { verify(request, token, done) })
     }
   }
 
@@ -180,15 +205,28 @@ export default fp(async function authPlugin (fastify) {
   fastify.decorate('requireScopes', requireScopes)
   fastify.decorate('keySet', keySet)
   fastify.decorate('declaredRoutes', declaredRoutes)
-  fastify.decorate('tokenCacheStats', () => verifier.cacheStats())
+  fastify.decorate('tokenCacheStats', () => cache.stats())
 
   fastify.addHook('onReady', () => keySet.start())
   fastify.addHook('onClose', async () => keySet.close())
 }, { name: 'auth', dependencies: ['env'] })
 
+/** A token as @fastify/jwt's decoder and fast-jwt's verifier (both `complete`) hand it over. */
+interface DecodedToken {
+  header: Record<string, unknown>
+  payload: Record<string, unknown>
+}
+
 /** The request's bearer token, or the rejection its Authorization header (or URL) calls for. */
 function bearerTokenOf (request: FastifyRequest): string {
   return readBearerToken(request.headers, request.raw.rawHeaders, request.query)
+}
+
+/** @fastify/jwt's extractToken: the bearer token, in the shape of a signed JWT. */
+function signedTokenOf (request: FastifyRequest): string {
+  const token = bearerTokenOf(request)
+  checkCompactJws(token)
+  return token
 }
 
 function accept (request: FastifyRequest, token: VerifiedToken): void {

@@ -1,9 +1,8 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { AuthRejection, MalformedToken } from './auth/errors.js'
+import { readBearerToken } from './auth/bearer.js'
+import { AuthRejection } from './auth/errors.js'
+import { rejectionFor } from './auth/jwt-errors.js'
 import { errorBody } from './error-body.js'
-
-/** @fastify/jwt's code for a token it cannot decode. */
-const JWT_UNDECODABLE = 'FST_JWT_AUTHORIZATION_TOKEN_INVALID'
 
 /**
  * The one error handler: auth rejections get their RFC 6750 challenge, other client errors keep
@@ -11,9 +10,8 @@ const JWT_UNDECODABLE = 'FST_JWT_AUTHORIZATION_TOKEN_INVALID'
  * never a stack trace, never library text.
  */
 export function errorHandler (thrown: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  // request.jwtVerify() lets @fastify/jwt decode a token before our verifier has judged it when
-  // the token's key is still being fetched: one it cannot decode is malformed, said our way.
-  const error = thrown.code === JWT_UNDECODABLE ? new MalformedToken() : thrown
+  // A handler's own request.jwtVerify() may fail with @fastify/jwt's errors: said our way.
+  const error = rejectionFor(thrown, () => readBearerToken(request.headers, request.raw.rawHeaders, request.query)) as FastifyError
   const statusCode = error instanceof AuthRejection ? error.statusCode : error.statusCode ?? 500
   if (statusCode >= 500 && !(error instanceof AuthRejection)) {
     request.log.error({ err: error }, 'unexpected error')

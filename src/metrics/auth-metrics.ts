@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import type { KeySetFetch, KeySetStatus } from '../auth/key-set.js'
-import type { TokenCacheStats } from '../auth/token-verifier.js'
+import type { TokenCacheStats } from '../auth/token-cache.js'
 
 /** Discovery plus key set, each bounded by JWKS_TIMEOUT (at most 60 s). */
 const FETCH_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]

@@ -101,7 +101,9 @@ test('routes get the policy they declare; undeclared routes need a token', async
     undefined, 'Basic dXNlcjpwYXNz', 'Bearer', 'Bearer abc', `Bearer  ${validToken}`, `Bearer ${validToken} extra`,
     `bearer ${validToken}`, `Bearer ${header}.bm90IGpzb24.${signature}`,
     // Refused only once the key set has been asked again: the verdict reaches @fastify/jwt's secret callback.
-    `Bearer ${keys.signRaw(keys.claims(), { header: { kid: 'not-published' } })}`
+    `Bearer ${keys.signRaw(keys.claims(), { header: { kid: 'not-published' } })}`,
+    // Undecodable, with a kid whose key would have to be fetched: malformed either way.
+    `Bearer ${keys.signRaw(keys.claims(), { header: { kid: 'not-published' } }).split('.')[0]}.bm90IGpzb24.${signature}`
   ]
   for (const authorization of authorizations) {
     const headers = authorization === undefined ? {} : { authorization }
@@ -113,14 +115,6 @@ test('routes get the policy they declare; undeclared routes need a token', async
       : { status: response.statusCode, challenge: response.headers['www-authenticate'], body: response.json() }
     t.same(view(byHand), view(byHook), `request.jwtVerify answers ${JSON.stringify(authorization)?.slice(0, 40)} as the hook does`)
   }
-  // One case differs: a token whose key is being fetched reaches @fastify/jwt's decoder before our
-  // verifier has judged it. Undecodable, it is refused as malformed rather than as unknown-key.
-  const unknownKid = keys.signRaw(keys.claims(), { header: { kid: 'not-published' } }).split('.')[0]
-  const undecodable = await app.inject({ url: '/jwt-verify', headers: { authorization: `Bearer ${unknownKid}.bm90IGpzb24.${signature}` } })
-  t.equal(undecodable.statusCode, 401)
-  t.same(undecodable.json(), { statusCode: 401, error: 'Unauthorized', code: 'AUTH_TOKEN_MALFORMED', message: 'The access token is not a well-formed signed JWT' })
-  t.match(undecodable.headers['www-authenticate'], /^Bearer realm="api", error="invalid_token"/)
-
   t.same(app.declaredRoutes.filter(route => route.method === 'GET' && route.url.startsWith('/a')).map(route => [route.url, describePolicy(route.policy)]), [
     ['/api/private-scoped', 'scopes: read:messages (all)'],
     ['/api/private', 'token'],

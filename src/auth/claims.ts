@@ -1,0 +1,126 @@
+import {
+  InvalidClaim, MissingClaim, TokenExpired, TokenNotYetValid, WrongAudience, WrongIssuer
+} from './errors.js'
+import { grantedScopes, type ReadonlyScopeSet } from './scopes.js'
+
+/** The claims of an access token we accept; exp, iss and aud are always present and checked. */
+export interface AccessTokenClaims {
+  iss: string
+  aud: string | string[]
+  exp: number
+  sub?: string
+  iat?: number
+  nbf?: number
+  scope?: string
+  permissions?: string[]
+  scp?: string | string[]
+  azp?: string
+  gty?: string
+  jti?: string
+  [claim: string]: unknown
+}
+
+/** What the claims of every accepted token must satisfy. */
+export interface ClaimsPolicy {
+  issuer: string
+  audiences: readonly string[]
+  clockToleranceMs: number
+}
+
+/**
+ * A token that passed every check. Only checkClaims makes these, once the signature is verified,
+ * so callers accept on `instanceof VerifiedToken` (a positive proof), not on "not a rejection".
+ */
+export class VerifiedToken {
+  constructor (
+    readonly claims: AccessTokenClaims,
+    readonly scopes: ReadonlySet<string>,
+    readonly kid: string,
+    /** Epoch ms after which the token is expired, clock tolerance included. */
+    readonly expiresAt: number
+  ) {}
+}
+
+const REQUIRED_CLAIMS = ['exp', 'iss', 'aud'] as const
+/** The largest time a Date can hold, in ms either side of the epoch (ECMA-262, 21.4.1.1). */
+const MAX_DATE_MS = 8.64e15
+/** The optional claims AccessTokenClaims declares, with the type it promises route handlers. */
+const DECLARED_CLAIM_TYPES: ReadonlyArray<[string, 'string' | 'number']> = [
+  ['sub', 'string'], ['iat', 'number'], ['azp', 'string'], ['gty', 'string'], ['jti', 'string']
+]
+
+/**
+ * Every claim rule, in the order they are applied, on the claims of a token whose signature has
+ * been verified. Throws the rejection of the first rule that fails. The claims become read-only:
+ * a verified token is cached and shared by every request that sends it.
+ */
+export function checkClaims (claims: Record<string, unknown>, kid: string, policy: ClaimsPolicy, now = Date.now()): VerifiedToken {
+  checkRequired(claims)
+  checkNotBefore(claims.nbf, policy.clockToleranceMs, now)
+  const expiresAt = checkExpiry(claims.exp, policy.clockToleranceMs, now)
+  checkAudience(claims.aud, policy.audiences)
+  checkIssuer(claims.iss, policy.issuer)
+  checkDeclaredTypes(claims, policy.clockToleranceMs)
+  let scopes: ReadonlyScopeSet
+  try {
+    scopes = grantedScopes(claims)
+  } catch {
+    throw new InvalidClaim()
+  }
+  deepFreeze(claims)
+  return new VerifiedToken(claims as AccessTokenClaims, scopes, kid, expiresAt)
+}
+
+function checkRequired (claims: Record<string, unknown>): void {
+  for (const claim of REQUIRED_CLAIMS) {
+    if (!(claim in claims)) throw new MissingClaim()
+  }
+}
+
+/** nbf, when present, must have passed (less the clock tolerance). Not yet valid is no lasting verdict. */
+function checkNotBefore (nbf: unknown, toleranceMs: number, now: number): void {
+  if (nbf === undefined) return
+  if (!isNumericDate(nbf, toleranceMs)) throw new InvalidClaim()
+  if (now < nbf * 1000 - toleranceMs) throw new TokenNotYetValid()
+}
+
+/** exp must not have passed (plus the clock tolerance); returns the moment it does, in epoch ms. */
+function checkExpiry (exp: unknown, toleranceMs: number, now: number): number {
+  if (!isNumericDate(exp, toleranceMs)) throw new InvalidClaim()
+  const expiresAt = exp * 1000 + toleranceMs
+  if (now > expiresAt) throw new TokenExpired()
+  return expiresAt
+}
+
+/** aud is one string or an array of strings, and at least one of them is an audience of this API. */
+function checkAudience (aud: unknown, audiences: readonly string[]): void {
+  const values = Array.isArray(aud) ? aud as unknown[] : [aud]
+  if (!values.every(value => typeof value === 'string')) throw new InvalidClaim()
+  if (!values.some(value => audiences.includes(value as string))) throw new WrongAudience()
+}
+
+/** iss is exactly the configured issuer: no prefix, no normalisation. */
+function checkIssuer (iss: unknown, issuer: string): void {
+  if (iss === issuer) return
+  throw typeof iss === 'string' || Array.isArray(iss) ? new WrongIssuer() : new InvalidClaim()
+}
+
+/** Route handlers trust the types AccessTokenClaims declares; a time no Date can hold is no NumericDate. */
+function checkDeclaredTypes (claims: Record<string, unknown>, toleranceMs: number): void {
+  for (const [claim, type] of DECLARED_CLAIM_TYPES) {
+    if (claims[claim] !== undefined && typeof claims[claim] !== type) throw new InvalidClaim()
+  }
+  if (claims.iat !== undefined && !isNumericDate(claims.iat, toleranceMs)) throw new InvalidClaim()
+}
+
+/** A number of seconds that, moved by the clock tolerance, a Date can still hold (exp 1e400 parses as Infinity). */
+function isNumericDate (value: unknown, toleranceMs: number): value is number {
+  return typeof value === 'number' && Math.abs(value * 1000) + toleranceMs <= MAX_DATE_MS
+}
+
+/** Claims are parsed JSON: objects and arrays all the way down. */
+function deepFreeze (value: unknown): void {
+  if (typeof value !== 'object' || value === null) return
+  Object.freeze(value)
+  for (const child of Object.values(value)) deepFreeze(child)
+}
