@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { DEV_AUDIENCE, DEV_CLIENT_SECRETS, SCOPED_CLIENT } from '../src/dev-credentials.js'
-import { requestClientCredentialsToken } from '../src/issuer/token-client.js'
+import { requestClientCredentialsToken } from '../src/issuer/commands.js'
 import { startServer } from '../src/server.js'
 import { freePort } from '../test/helpers/ports.js'
 

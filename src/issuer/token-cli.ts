@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 // Prints an access token from the running local issuer: `node dist/src/issuer/token-cli.js [--scope read:messages]`.
-import { processIo } from './cli-io.js'
-import { runTokenCommand } from './token-command.js'
+import { processIo, runTokenCommand } from './commands.js'
 
 process.exitCode = await runTokenCommand(process.argv.slice(2), process.env, processIo)

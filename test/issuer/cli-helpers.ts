@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
-import type { CliIo } from '../../src/issuer/cli-io.js'
+import type { CliIo } from '../../src/issuer/commands.js'
 
 export const cliScript = (name: string): string => fileURLToPath(new URL(`../../src/issuer/${name}`, import.meta.url))
 
