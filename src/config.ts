@@ -10,6 +10,7 @@ export interface Env {
   HOST: string
   LOG_LEVEL: string
   LOG_REQUESTS: boolean
+  LOG_REJECTION_INTERVAL: number
   METRICS_ENABLED: boolean
   ISSUER_BASE_URL?: string
   AUTH0_DOMAIN?: string
@@ -43,6 +44,7 @@ export const envSchema = {
     HOST: { type: 'string', minLength: 1, default: '127.0.0.1' },
     LOG_LEVEL: { type: 'string', enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info' },
     LOG_REQUESTS: { type: 'boolean', default: false },
+    LOG_REJECTION_INTERVAL: seconds(0, 3600, 10),
     METRICS_ENABLED: { type: 'boolean', default: false },
     ISSUER_BASE_URL: { type: 'string' },
     AUTH0_DOMAIN: { type: 'string' },

@@ -3,6 +3,7 @@ import { readBearerToken } from './auth/bearer.js'
 import { AuthRejection } from './auth/errors.js'
 import { rejectionFor } from './auth/jwt-errors.js'
 import { errorBody } from './error-body.js'
+import { REJECTED } from './rejection-log.js'
 
 /**
  * The one error handler: auth rejections get their RFC 6750 challenge, other client errors keep
@@ -19,7 +20,7 @@ export function errorHandler (thrown: FastifyError, request: FastifyRequest, rep
   }
   const code = error.code ?? 'BAD_REQUEST'
   if (error instanceof AuthRejection) {
-    request.log.info({ code, statusCode }, REJECTED)
+    request.server.rejectionLog.rejected(request, error)
     reply.header('www-authenticate', error.challenge)
     if (error.retryAfter !== undefined) reply.header('retry-after', error.retryAfter)
     return reply.code(statusCode).type('application/json; charset=utf-8').send(error.body)
@@ -27,6 +28,3 @@ export function errorHandler (thrown: FastifyError, request: FastifyRequest, rep
   request.log.info({ code, statusCode }, REJECTED)
   return reply.code(statusCode).send(errorBody(statusCode, code, error.message))
 }
-
-const REJECTED = 'request rejected'
-

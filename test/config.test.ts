@@ -1,12 +1,14 @@
 import { test } from 'tap'
 import { ConfigError, deriveAuthSettings, describeConfigError, isLoopbackHost, type Env } from '../src/config.js'
-import { buildApp } from './helpers/app.js'
+import { buildApp, envFor } from './helpers/app.js'
+import { KeyServer } from './helpers/key-server.js'
 
 const base: Env = {
   PORT: 3010,
   HOST: '127.0.0.1',
   LOG_LEVEL: 'info',
   LOG_REQUESTS: false,
+  LOG_REJECTION_INTERVAL: 10,
   METRICS_ENABLED: false,
   ALGORITHMS: 'RS256',
   CLOCK_TOLERANCE: 5,
@@ -93,4 +95,18 @@ test('schema violations name the variable', async t => {
   t.equal(describeConfigError({ errors: [{}] }), 'Configuration error: environment is invalid')
   t.equal(describeConfigError(null), undefined)
   t.ok(new ConfigError('A', 'b') instanceof Error)
+})
+
+test('LOG_REJECTION_INTERVAL: whole seconds from 0 to 3600, 10 by default', async t => {
+  const keys = await KeyServer.start()
+  t.teardown(() => keys.close())
+  for (const [value, message] of [['-1', 'must be >= 0'], ['3601', 'must be <= 3600'], ['0.5', 'must be integer']]) {
+    const error = await buildApp(envFor(keys, { LOG_REJECTION_INTERVAL: value })).then(() => undefined, (error: unknown) => error)
+    t.equal(describeConfigError(error), `Configuration error: LOG_REJECTION_INTERVAL ${message}`)
+  }
+  for (const [env, expected] of [[{}, 10], [{ LOG_REJECTION_INTERVAL: '0' }, 0]] as const) {
+    const app = await buildApp(envFor(keys, env))
+    t.equal(app.config.LOG_REJECTION_INTERVAL, expected)
+    await app.close()
+  }
 })

@@ -5,6 +5,7 @@ import { InvalidSignature } from '../src/auth/errors.js'
 import { errorHandler } from '../src/error-handler.js'
 import { createFastify } from '../src/fastify-instance.js'
 import { serviceLogger } from '../src/logger.js'
+import { RejectionLog } from '../src/rejection-log.js'
 import { requestLoggerFactory } from '../src/request-logger.js'
 import { LogCapture } from './helpers/app.js'
 
@@ -92,8 +93,10 @@ test('in the service\'s Fastify, a request that logs nothing makes no child; one
 
 test('in the service\'s Fastify, a rejection is logged through the request\'s pino child, with its request id', async t => {
   const logs = new LogCapture()
-  const fastify = createFastify(serviceLogger(logs))
+  const logger = serviceLogger(logs)
+  const fastify = createFastify(logger)
   t.teardown(() => fastify.close())
+  fastify.decorate('rejectionLog', new RejectionLog(logger, 0)) // every rejection its own line
   fastify.setErrorHandler(errorHandler)
   const reject = { onRequest: (_request: unknown, _reply: unknown, done: (error: Error) => void) => { done(new InvalidSignature()) } }
   fastify.get('/private', reject, async () => ({ ok: true }))
@@ -105,7 +108,7 @@ test('in the service\'s Fastify, a rejection is logged through the request\'s pi
   const response = await fastify.inject({ url: '/private' })
   t.equal(response.statusCode, 401)
   t.equal(children.made, 1, 'the request logged, so it has its child')
-  t.match(logs.lines, [{ level: 30, reqId: /^req-/, code: 'AUTH_INVALID_SIGNATURE', statusCode: 401, msg: 'request rejected' }])
+  t.match(logs.lines, [{ level: 30, reqId: /^req-/, code: 'AUTH_INVALID_SIGNATURE', statusCode: 401, method: 'GET', url: '/private', msg: 'request rejected' }])
 
   t.equal((await fastify.inject({ url: '/quiet' })).statusCode, 401)
   t.equal(logs.lines.length, 1, 'a route logging at warn gets no rejection line')

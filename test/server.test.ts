@@ -108,13 +108,14 @@ test('the process: SIGTERM drains and exits 0', async t => {
 })
 
 test('the process: a log reader that stops reading never stalls the service', async t => {
-  // Every rejection is logged. If stdout's reader stalls (a slow log pipeline) under a flood of
-  // bad tokens, writing must not block the event loop: the service keeps answering, and the
-  // lines come through, whole, once the reader catches up (well under the 16 MiB drop limit).
+  // With LOG_REJECTION_INTERVAL=0 every rejection gets its own line (by default a summary per
+  // interval). If stdout's reader stalls (a slow log pipeline) under a flood of bad tokens,
+  // writing must not block the event loop: the service keeps answering, and the lines come
+  // through, whole, once the reader catches up (well under the 16 MiB drop limit).
   const keys = await KeyServer.start()
   t.teardown(() => keys.close())
   const port = await freePort()
-  const child = spawnService({ ...envFor(keys), PORT: String(port) })
+  const child = spawnService({ ...envFor(keys), PORT: String(port), LOG_REJECTION_INTERVAL: '0' })
   const exited = new Promise<number | null>(resolve => child.on('close', code => { resolve(code) }))
   t.teardown(() => { child.kill('SIGKILL') })
   child.stdout.pause() // nobody reads: the pipe fills up

@@ -13,7 +13,8 @@ const SCOPED = { message: 'Hello from a private endpoint! You need to be authent
 test('the quickstart endpoints', async t => {
   const keys = await KeyServer.start()
   const logs = new LogCapture()
-  const app = await buildApp(envFor(keys), logs)
+  // Every rejection its own line (no summary per interval), so each subtest sees its own.
+  const app = await buildApp(envFor(keys, { LOG_REJECTION_INTERVAL: '0' }), logs)
   t.teardown(async () => { await app.close(); await keys.close() })
 
   await t.test('GET /api/public needs nothing', async t => {
