@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 
 /**
  * The directory holding package.json, found by walking up from `startDir`.
- * Walking up (instead of a fixed '..') finds the same root from `src/*.ts`
+ * Walking up (instead of a fixed relative path) finds the same root from `src/*.ts`
  * under tap and from the compiled `dist/src/*.js`.
  */
 export function findProjectRoot (startDir: string = dirname(fileURLToPath(import.meta.url))): string {
