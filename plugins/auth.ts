@@ -1,18 +1,16 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import type { AsymmetricAlgorithm } from '../src/auth/algorithms.js'
 import { readBearerToken } from '../src/auth/bearer.js'
-import { checkClaims, VerifiedToken, type AccessTokenClaims, type ClaimsPolicy } from '../src/auth/claims.js'
+import { checkClaims, VerifiedToken, type AccessTokenClaims } from '../src/auth/claims.js'
 import { EndOfTurnBatch } from '../src/auth/end-of-turn-batch.js'
 import { AuthRejection, bearerChallenge, InsufficientScope, MissingToken, serializedBody } from '../src/auth/errors.js'
-import type { IssuerKey } from '../src/auth/jwks.js'
 import { rejectionFor } from '../src/auth/jwt-errors.js'
-import { KeySet } from '../src/auth/key-set.js'
 import { routePolicy, type RouteAuthConfig, type RoutePolicy } from '../src/auth/route-policy.js'
 import { satisfies, validateScopeRequirement, type ScopeMode } from '../src/auth/scopes.js'
 import { VerdictCache, type TokenCacheStats, type Verdict } from '../src/auth/token-cache.js'
-import { checkCompactJws, checkHeader, checkKeyAlgorithm } from '../src/auth/token-header.js'
+import { checkCompactJws, checkHeader } from '../src/auth/token-header.js'
+import { TrustedIssuers, type TrustedIssuer } from '../src/auth/trusted-issuers.js'
 
 export interface DeclaredRoute {
   method: string
@@ -26,7 +24,8 @@ declare module 'fastify' {
     authenticate: onRequestHookHandler
     /** preHandler: the verified token must carry the scopes (all of them, or any one). */
     requireScopes: (scopes: string[], options?: { mode?: ScopeMode }) => preHandlerHookHandler
-    keySet: KeySet
+    /** The issuer allow-list, each issuer with its key set (or secret). */
+    trustedIssuers: TrustedIssuers
     /** Every route with the policy the plugin enforces on it, in registration order. */
     declaredRoutes: DeclaredRoute[]
     /** Verified-token cache hits and misses so far, for the metrics. */
@@ -54,7 +53,7 @@ declare module '@fastify/jwt' {
  *
  * One pipeline verifies, and it is @fastify/jwt's `request.jwtVerify()`, given our parts through
  * its documented options: `extractToken` reads the bearer token and checks its shape, `secret`
- * applies the header rules and finds the key in our bounded key set, fast-jwt checks the signature
+ * matches the issuer allow-list, applies that issuer's header rules and finds its key (in its bounded key set, or its secret), fast-jwt checks the signature
  * (and nothing else), and `trusted` applies the claim rules and leaves the request authenticated.
  * The route hook and `fastify.authenticate` put the verdict cache in front of that pipeline; a
  * handler that calls `request.jwtVerify()` itself gets the same checks, verdicts and request state.
@@ -62,26 +61,19 @@ declare module '@fastify/jwt' {
 export default fp(async function authPlugin (fastify) {
   const settings = fastify.authSettings
   const cache = new VerdictCache(settings.tokenCacheSize)
-  const keySet = new KeySet({
-    ...settings.keySet,
-    issuer: settings.issuer,
-    jwksUri: settings.jwksUri,
-    algorithms: settings.algorithms,
+  const issuers = new TrustedIssuers(settings, {
     log: fastify.log.child({ component: 'key-set' }),
-    onKeysRetired: kids => { cache.retire(kids) }
+    onKeysRetired: (issuer, kids) => { cache.retire(issuer, kids) }
   })
-  const claimsPolicy: ClaimsPolicy = {
-    issuer: settings.issuer,
-    audiences: settings.audiences,
-    clockToleranceMs: settings.clockToleranceSeconds * 1000
-  }
+  const algorithms = issuers.algorithms()
 
   await fastify.register(fastifyJwt, {
     secret: signingKey,
     decode: { complete: true },
     verify: {
       extractToken: signedTokenOf,
-      algorithms: [...settings.algorithms],
+      // Each issuer's own list is checked first (TrustedIssuer.keyFor); this is fast-jwt's guard too.
+      algorithms,
       // The claim rules are ours (src/auth/claims.ts), applied in `trusted`: fast-jwt checks the signature only.
       ignoreExpiration: true,
       ignoreNotBefore: true,
@@ -90,7 +82,8 @@ export default fp(async function authPlugin (fastify) {
     trusted: (request, token) => {
       const { header, payload } = token as unknown as DecodedToken
       try {
-        accept(request, checkClaims(payload, header.kid as string, claimsPolicy))
+        const { issuer, policy } = issuers.of(payload)
+        accept(request, checkClaims(payload, issuer, (header.kid as string | undefined) ?? '', policy))
         return true
       } catch (rejection) {
         return Promise.reject(rejection)
@@ -99,27 +92,23 @@ export default fp(async function authPlugin (fastify) {
     formatUser: token => (token as unknown as DecodedToken).payload as AccessTokenClaims
   })
 
-  /** @fastify/jwt's secret callback: the header rules, then the key that may verify this token. */
+  /**
+   * @fastify/jwt's secret callback: the issuer allow-list (before any key is looked up or any URL
+   * fetched), then that issuer's header rules and its key for this token.
+   */
   function signingKey (_request: FastifyRequest, token: unknown, done: (error: Error | null, key?: string) => void): void {
-    let header: { alg: AsymmetricAlgorithm, kid: string }
+    let found: ReturnType<TrustedIssuer['keyFor']>
     try {
-      header = checkHeader((token as DecodedToken).header, settings.algorithms)
+      const { header, payload } = token as DecodedToken
+      // The header rules every issuer shares come before anything the payload says.
+      checkHeader(header, algorithms, { kidRequired: false, strict: false })
+      found = issuers.of(payload).keyFor(header)
     } catch (rejection) {
       done(rejection as Error)
       return
     }
-    const withKey = (key: IssuerKey): void => {
-      try {
-        checkKeyAlgorithm(key, header.alg)
-      } catch (rejection) {
-        done(rejection as Error)
-        return
-      }
-      done(null, key.pem)
-    }
-    const key = keySet.get(header.kid)
-    if (key instanceof Promise) key.then(withKey, done)
-    else withKey(key)
+    if (found instanceof Promise) found.then(({ key }) => { done(null, key) }, done)
+    else done(null, found.key)
   }
 
   /** A route's scope check: the requirement, and the one rejection that serves every refusal. */
@@ -203,12 +192,12 @@ export default fp(async function authPlugin (fastify) {
   fastify.decorateRequest('accessToken', null)
   fastify.decorate('authenticate', authenticate)
   fastify.decorate('requireScopes', requireScopes)
-  fastify.decorate('keySet', keySet)
+  fastify.decorate('trustedIssuers', issuers)
   fastify.decorate('declaredRoutes', declaredRoutes)
   fastify.decorate('tokenCacheStats', () => cache.stats())
 
-  fastify.addHook('onReady', () => keySet.start())
-  fastify.addHook('onClose', async () => keySet.close())
+  fastify.addHook('onReady', () => issuers.start())
+  fastify.addHook('onClose', async () => { issuers.close() })
 }, { name: 'auth', dependencies: ['env'] })
 
 /** A token as @fastify/jwt's decoder and fast-jwt's verifier (both `complete`) hand it over. */

@@ -17,10 +17,10 @@ export default fp(async function metrics (fastify) {
   collectDefaultMetrics({ register: registry })
   const requests = httpMetrics(registry)
   const auth = authMetrics(registry, {
-    keySetStatus: () => fastify.keySet.status(),
+    issuerStatus: () => fastify.trustedIssuers.status(),
     tokenCacheStats: fastify.tokenCacheStats
   })
-  fastify.keySet.onFetch(auth.keySetFetched)
+  fastify.trustedIssuers.onFetch(auth.keySetFetched)
 
   // Hooks added here reach every route registered after this plugin: the routes/ tree and the docs.
   fastify.addHook('onResponse', (request, reply, done) => {

@@ -1,5 +1,6 @@
+import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
-import { ALGORITHMS_FOR_KEY_SETS, type AsymmetricAlgorithm } from './auth/algorithms.js'
+import { ALGORITHMS_FOR_KEY_SETS, HMAC_ALGORITHMS, type JwsAlgorithm } from './auth/algorithms.js'
 import { DEV_AUDIENCE } from './dev-credentials.js'
 import { isProduction } from './production.js'
 
@@ -16,8 +17,13 @@ export interface Env {
   AUTH0_DOMAIN?: string
   AUDIENCE?: string
   JWKS_URI?: string
+  ISSUERS_FILE?: string
   ALGORITHMS: string
+  SECRET?: string
   CLOCK_TOLERANCE: number
+  MAX_TOKEN_AGE?: number
+  STRICT_RFC9068: boolean
+  READY_WHEN: 'all' | 'any'
   LOCAL_ISSUER_PORT: number
   LOCAL_ISSUER_CONFIG?: string
   LOCAL_ISSUER_KEY_DIR?: string
@@ -50,8 +56,13 @@ export const envSchema = {
     AUTH0_DOMAIN: { type: 'string' },
     AUDIENCE: { type: 'string' },
     JWKS_URI: { type: 'string' },
+    ISSUERS_FILE: { type: 'string' },
     ALGORITHMS: { type: 'string', default: 'RS256' },
+    SECRET: { type: 'string' },
     CLOCK_TOLERANCE: seconds(0, 300, 5),
+    MAX_TOKEN_AGE: { type: 'integer', minimum: 1, maximum: 31536000 },
+    STRICT_RFC9068: { type: 'boolean', default: false },
+    READY_WHEN: { type: 'string', enum: ['all', 'any'], default: 'all' },
     LOCAL_ISSUER_PORT: { type: 'integer', minimum: 1, maximum: 65535, default: 3011 },
     LOCAL_ISSUER_CONFIG: { type: 'string' },
     LOCAL_ISSUER_KEY_DIR: { type: 'string' },
@@ -64,15 +75,30 @@ export const envSchema = {
   }
 } as const
 
-/** What the auth layer needs, derived once from the environment. */
-export interface AuthSettings {
+/** One trusted issuer: tokens whose `iss` is exactly `issuer` are checked with these settings. */
+export interface IssuerSettings {
   /** The exact `iss` accepted, e.g. `https://tenant.auth0.com/`. */
   issuer: string
   audiences: string[]
+  /** All asymmetric (verified with the issuer's key set) or all HMAC (verified with `secret`). */
+  algorithms: JwsAlgorithm[]
   /** Where the key set lives; undefined means discover it from the issuer. */
   jwksUri: string | undefined
-  algorithms: AsymmetricAlgorithm[]
+  /** The shared secret of an HMAC issuer, used as its UTF-8 bytes (as Auth0 does); never with a key set. */
+  secret: string | undefined
+}
+
+/** What the auth layer needs, derived once from the environment. */
+export interface AuthSettings {
+  /** The allow-list: a token from any other issuer is refused before any key is looked up. */
+  issuers: IssuerSettings[]
   clockToleranceSeconds: number
+  /** Tokens whose iat is older than this (or missing) are refused; undefined: no limit. */
+  maxTokenAgeSeconds: number | undefined
+  /** RFC 9068's profile: typ at+jwt, and iat, sub, client_id and jti required. */
+  strictRfc9068: boolean
+  /** Ready when every issuer's keys are loaded (all), or at least one's (any). */
+  readyWhen: 'all' | 'any'
   /** True when no issuer is configured and the embedded development issuer stands in. */
   localIssuer: boolean
   keySet: {
@@ -133,57 +159,133 @@ function issuerFromDomain (domain: string): string {
   return `https://${domain}/`
 }
 
-function configuredIssuer (env: Env): string | undefined {
+/** The issuer allow-list from ISSUER_BASE_URL (a comma-separated list) or AUTH0_DOMAIN (one tenant). */
+function configuredIssuers (env: Env): string[] | undefined {
   const base = env.ISSUER_BASE_URL?.trim() || undefined
   const domain = env.AUTH0_DOMAIN?.trim() || undefined
   const fromDomain = domain === undefined ? undefined : issuerFromDomain(domain)
-  if (base === undefined) return fromDomain
-  parseUrl('ISSUER_BASE_URL', base)
-  if (fromDomain !== undefined && fromDomain !== base) {
+  if (base === undefined) return fromDomain === undefined ? undefined : [fromDomain]
+  const issuers = parseList(base)
+  if (issuers.length === 0) throw new ConfigError('ISSUER_BASE_URL', 'must name at least one issuer URL')
+  for (const issuer of issuers) parseUrl('ISSUER_BASE_URL', issuer)
+  const duplicate = issuers.find((issuer, index) => issuers.indexOf(issuer) !== index)
+  if (duplicate !== undefined) throw new ConfigError('ISSUER_BASE_URL', `names "${duplicate}" twice`)
+  if (fromDomain !== undefined && (issuers.length !== 1 || fromDomain !== base)) {
     throw new ConfigError('ISSUER_BASE_URL', `("${base}") and AUTH0_DOMAIN ("${fromDomain}") disagree; set only one`)
   }
-  return base
+  return issuers
 }
 
 function parseList (value: string): string[] {
   return value.split(',').map(item => item.trim()).filter(item => item !== '')
 }
 
-function parseAlgorithms (value: string): AsymmetricAlgorithm[] {
-  const names = parseList(value)
-  if (names.length === 0) throw new ConfigError('ALGORITHMS', 'must name at least one algorithm, e.g. RS256')
+/** An allow-list of algorithms, all asymmetric or all HMAC: one issuer never mixes key sets and secrets. */
+function parseAlgorithms (names: string[], variable: string): JwsAlgorithm[] {
+  if (names.length === 0) throw new ConfigError(variable, 'must name at least one algorithm, e.g. RS256')
+  const known: readonly string[] = [...ALGORITHMS_FOR_KEY_SETS, ...HMAC_ALGORITHMS]
   for (const name of names) {
-    if (/^HS\d+$/i.test(name)) {
-      throw new ConfigError('ALGORITHMS', `must not include ${name}: shared-secret algorithms cannot be verified with a public key set`)
-    }
-    if (!(ALGORITHMS_FOR_KEY_SETS as readonly string[]).includes(name)) {
-      throw new ConfigError('ALGORITHMS', `has an unknown algorithm "${name}"; allowed: ${ALGORITHMS_FOR_KEY_SETS.join(', ')}`)
+    if (!known.includes(name)) throw new ConfigError(variable, `has an unknown algorithm "${name}"; allowed: ${known.join(', ')}`)
+  }
+  const hmac = names.filter(name => isHmac(name))
+  if (hmac.length > 0 && hmac.length < names.length) {
+    throw new ConfigError(variable, `mixes ${hmac.join(', ')} with public-key algorithms: an issuer uses a shared secret or a key set, never both (a public key must never be used as an HMAC secret)`)
+  }
+  return [...new Set(names)] as JwsAlgorithm[]
+}
+
+export function isHmac (algorithm: string): boolean {
+  return (HMAC_ALGORITHMS as readonly string[]).includes(algorithm)
+}
+
+/** RFC 7518 section 3.2: an HMAC key at least as long as the hash output; we ask 32 bytes for all three. */
+const MIN_SECRET_BYTES = 32
+
+function parseSecret (secret: string | undefined, needed: boolean): string | undefined {
+  if (!needed) {
+    if (secret !== undefined && secret !== '') throw new ConfigError('SECRET', 'is set, but no issuer uses HS256, HS384 or HS512 (set ALGORITHMS too, or remove SECRET)')
+    return undefined
+  }
+  if (secret === undefined || secret === '') throw new ConfigError('SECRET', 'is required when ALGORITHMS names HS256, HS384 or HS512: set it to the API\'s signing secret')
+  if (Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) throw new ConfigError('SECRET', `must be at least ${MIN_SECRET_BYTES} bytes long`)
+  return secret
+}
+
+/** ISSUERS_FILE: per-issuer `audience`, `algorithms` and `jwksUri`, for issuers of ISSUER_BASE_URL that differ. */
+type IssuerOverrides = Record<string, { audience?: string | string[], algorithms?: string | string[], jwksUri?: string }>
+
+function readIssuersFile (path: string | undefined, issuers: readonly string[]): IssuerOverrides {
+  if (path === undefined || path.trim() === '') return {}
+  let document: unknown
+  try {
+    document = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (error) {
+    throw new ConfigError('ISSUERS_FILE', `cannot be read as JSON (${path}): ${(error as Error).message}`)
+  }
+  if (typeof document !== 'object' || document === null || Array.isArray(document)) {
+    throw new ConfigError('ISSUERS_FILE', 'must hold a JSON object keyed by issuer, e.g. {"https://tenant.auth0.com/": {"audience": "https://api"}}')
+  }
+  for (const [issuer, entry] of Object.entries(document)) {
+    if (!issuers.includes(issuer)) throw new ConfigError('ISSUERS_FILE', `names "${issuer}", which is not in ISSUER_BASE_URL (the allow-list lives there)`)
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) throw new ConfigError('ISSUERS_FILE', `"${issuer}" must map to an object`)
+    const unknown = Object.keys(entry).find(key => !['audience', 'algorithms', 'jwksUri'].includes(key))
+    if (unknown !== undefined) throw new ConfigError('ISSUERS_FILE', `"${issuer}" has unknown setting "${unknown}" (audience, algorithms, jwksUri)`)
+    for (const [key, value] of Object.entries(entry as Record<string, unknown>)) {
+      const valid = typeof value === 'string' || (key !== 'jwksUri' && Array.isArray(value) && value.every(item => typeof item === 'string'))
+      if (!valid) throw new ConfigError('ISSUERS_FILE', `"${issuer}".${key} must be a string${key === 'jwksUri' ? '' : ' or an array of strings'}`)
     }
   }
-  return [...new Set(names)] as AsymmetricAlgorithm[]
+  return document as IssuerOverrides
+}
+
+function listOf (value: string | string[]): string[] {
+  return Array.isArray(value) ? value.map(item => item.trim()).filter(item => item !== '') : parseList(value)
 }
 
 /** Derives the auth settings from a validated environment; throws ConfigError on any mistake. */
 export function deriveAuthSettings (env: Env): AuthSettings {
-  const issuer = configuredIssuer(env)
-  const localIssuer = issuer === undefined
+  const configured = configuredIssuers(env)
+  const localIssuer = configured === undefined
   if (localIssuer && isProduction(env.NODE_ENV)) {
     throw new ConfigError('ISSUER_BASE_URL', 'is required when NODE_ENV=production (the local development issuer never runs in production); set ISSUER_BASE_URL or AUTH0_DOMAIN')
   }
+  const issuers = configured ?? [`http://localhost:${env.LOCAL_ISSUER_PORT}/`]
+  const overrides = readIssuersFile(env.ISSUERS_FILE, issuers)
   const audience = env.AUDIENCE?.trim() || undefined
-  if (!localIssuer && audience === undefined) {
-    throw new ConfigError('AUDIENCE', 'is required with ISSUER_BASE_URL or AUTH0_DOMAIN: set it to your API identifier')
-  }
-  const audiences = parseList(audience ?? LOCAL_AUDIENCE)
-  if (audiences.length === 0) throw new ConfigError('AUDIENCE', `must name at least one audience (your API identifier), got "${audience}"`)
   const jwksUri = env.JWKS_URI?.trim() || undefined
-  if (jwksUri !== undefined) parseUrl('JWKS_URI', jwksUri)
+  if (jwksUri !== undefined) {
+    parseUrl('JWKS_URI', jwksUri)
+    if (issuers.length > 1) throw new ConfigError('JWKS_URI', 'names one key set, but ISSUER_BASE_URL names several issuers: give each its jwksUri in ISSUERS_FILE')
+  }
+  const defaultAlgorithms = parseAlgorithms(parseList(env.ALGORITHMS), 'ALGORITHMS')
+  const settings = issuers.map(issuer => {
+    const own = overrides[issuer] ?? {}
+    const audienceList = own.audience !== undefined ? listOf(own.audience) : parseList(audience ?? (localIssuer ? LOCAL_AUDIENCE : ''))
+    if (own.audience === undefined && !localIssuer && audience === undefined) {
+      throw new ConfigError('AUDIENCE', 'is required with ISSUER_BASE_URL or AUTH0_DOMAIN: set it to your API identifier')
+    }
+    if (audienceList.length === 0) {
+      throw own.audience === undefined
+        ? new ConfigError('AUDIENCE', `must name at least one audience (your API identifier), got "${audience ?? ''}"`)
+        : new ConfigError('ISSUERS_FILE', `"${issuer}".audience must name at least one audience (your API identifier)`)
+    }
+    const algorithms = own.algorithms === undefined ? defaultAlgorithms : parseAlgorithms(listOf(own.algorithms), 'ISSUERS_FILE')
+    const ownJwksUri = own.jwksUri === undefined ? jwksUri : parseUrl('ISSUERS_FILE', own.jwksUri).href
+    if (isHmac(algorithms[0]) && ownJwksUri !== undefined) {
+      throw new ConfigError(own.jwksUri === undefined ? 'JWKS_URI' : 'ISSUERS_FILE', `is set for ${issuer}, which uses ${algorithms.join(', ')}: an HMAC issuer has a secret, never a key set`)
+    }
+    return { issuer, audiences: audienceList, algorithms, jwksUri: ownJwksUri, secret: undefined as string | undefined }
+  })
+  const secret = parseSecret(env.SECRET, settings.some(issuer => isHmac(issuer.algorithms[0])))
+  for (const issuer of settings) {
+    if (isHmac(issuer.algorithms[0])) issuer.secret = secret
+  }
   return {
-    issuer: issuer ?? `http://localhost:${env.LOCAL_ISSUER_PORT}/`,
-    audiences,
-    jwksUri,
-    algorithms: parseAlgorithms(env.ALGORITHMS),
+    issuers: settings,
     clockToleranceSeconds: env.CLOCK_TOLERANCE,
+    maxTokenAgeSeconds: env.MAX_TOKEN_AGE,
+    strictRfc9068: env.STRICT_RFC9068,
+    readyWhen: env.READY_WHEN,
     localIssuer,
     keySet: {
       timeoutMs: env.JWKS_TIMEOUT,

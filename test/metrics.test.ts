@@ -59,10 +59,11 @@ test('requests by route pattern and status, rejections by code, the key set and 
   t.equal(sample(text, 'auth_rejections_total{code="AUTH_MISSING_TOKEN"}'), 1)
   t.equal(sample(text, 'auth_rejections_total{code="AUTH_INSUFFICIENT_SCOPE"}'), 1)
   t.equal(sample(text, 'auth_rejections_total{code="AUTH_TOKEN_MALFORMED"}'), 1)
-  t.equal(sample(text, 'auth_keyset_fetch_duration_seconds_count{result="ok"}'), 1)
-  t.equal(sample(text, 'auth_keyset_keys'), 1)
-  t.equal(sample(text, 'auth_keyset_stale'), 0)
-  t.equal(sample(text, 'auth_keyset_age_seconds'), 0)
+  const issuer = `issuer="${keys.issuer}"`
+  t.equal(sample(text, `auth_keyset_fetch_duration_seconds_count{${issuer},result="ok"}`), 1)
+  t.equal(sample(text, `auth_keyset_keys{${issuer}}`), 1)
+  t.equal(sample(text, `auth_keyset_stale{${issuer}}`), 0)
+  t.equal(sample(text, `auth_keyset_age_seconds{${issuer}}`), 0)
   t.equal(sample(text, 'auth_token_cache_lookups_total{result="hit"}'), 1, 'the scoped call: the token was cached on its second use')
   t.equal(sample(text, 'auth_token_cache_lookups_total{result="miss"}'), 3)
 
@@ -78,9 +79,10 @@ test('a failing issuer shows in the fetch metrics and the key set gauges', async
   const app = await buildApp(envFor(keys, { METRICS_ENABLED: 'true', LOG_LEVEL: 'silent' }))
   t.teardown(async () => { await app.close(); await keys.close() })
   const text = (await app.inject('/metrics')).body
-  t.equal(sample(text, 'auth_keyset_fetch_duration_seconds_count{result="error"}'), 1)
-  t.equal(sample(text, 'auth_keyset_keys'), 0)
-  t.equal(sample(text, 'auth_keyset_age_seconds'), -1, 'no age while no key set is loaded')
+  const issuer = `issuer="${keys.issuer}"`
+  t.equal(sample(text, `auth_keyset_fetch_duration_seconds_count{${issuer},result="error"}`), 1)
+  t.equal(sample(text, `auth_keyset_keys{${issuer}}`), 0)
+  t.equal(sample(text, `auth_keyset_age_seconds{${issuer}}`), -1, 'no age while no key set is loaded')
   const keysUnavailable = await app.inject({ url: '/api/private', headers: { authorization: `Bearer ${keys.sign()}` } })
   t.equal(keysUnavailable.statusCode, 503)
   t.equal(sample((await app.inject('/metrics')).body, 'auth_rejections_total{code="AUTH_KEYS_UNAVAILABLE"}'), 1)
@@ -111,13 +113,13 @@ test('latency is observed in seconds', async t => {
 test('a stale key set shows as such', async t => {
   const registry = new Registry()
   authMetrics(registry, {
-    keySetStatus: () => ({ ready: true, keys: 2, stale: true, ageSeconds: 700, reason: 'the issuer answered 500' }),
+    issuerStatus: () => [{ issuer: 'https://tenant.example/', ready: true, keys: 2, stale: true, ageSeconds: 700, reason: 'the issuer answered 500' }],
     tokenCacheStats: () => ({ hits: 5, misses: 1 })
   })
   const text = await registry.metrics()
-  t.equal(sample(text, 'auth_keyset_stale'), 1)
-  t.equal(sample(text, 'auth_keyset_age_seconds'), 700)
-  t.equal(sample(text, 'auth_keyset_keys'), 2)
+  t.equal(sample(text, 'auth_keyset_stale{issuer="https://tenant.example/"}'), 1)
+  t.equal(sample(text, 'auth_keyset_age_seconds{issuer="https://tenant.example/"}'), 700)
+  t.equal(sample(text, 'auth_keyset_keys{issuer="https://tenant.example/"}'), 2)
   t.equal(sample(text, 'auth_token_cache_lookups_total{result="hit"}'), 5)
   t.notMatch(text, /500/, 'the failure reason is no label')
 })

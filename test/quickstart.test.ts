@@ -22,7 +22,7 @@ test('the quickstart against the embedded local issuer', async t => {
   t.teardown(() => server.close())
   const issuer = `http://localhost:${issuerPort}`
   const api = `http://localhost:${apiPort}/api`
-  t.equal(server.authSettings.issuer, `${issuer}/`)
+  t.same(server.authSettings.issuers.map(({ issuer }) => issuer), [`${issuer}/`])
 
   const tokenFrom = async (init: { body: string, type: string, basic?: string }) => {
     const headers: Record<string, string> = { 'content-type': init.type }

@@ -47,7 +47,7 @@ test('startServer listens and serves the API against a configured issuer', async
   t.equal((await fetch(`${base}/health/live`)).status, 200)
   const ready = await fetch(`${base}/health/ready`)
   t.equal(ready.status, 200)
-  t.match(await ready.json(), { status: 'ready', keys: { ready: true, keys: 1, stale: false } })
+  t.match(await ready.json(), { status: 'ready', issuers: [{ issuer: keys.issuer, ready: true, keys: 1, stale: false }] })
   const response = await fetch(`${base}/api/private`, { headers: { authorization: `Bearer ${keys.sign()}` } })
   t.equal(response.status, 200)
 })

@@ -8,6 +8,13 @@ export const ALGORITHMS_FOR_KEY_SETS = [
 
 export type AsymmetricAlgorithm = typeof ALGORITHMS_FOR_KEY_SETS[number]
 
+/** Shared-secret algorithms, for an issuer configured with a secret and never with a key set. */
+export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const
+
+export type HmacAlgorithm = typeof HMAC_ALGORITHMS[number]
+
+export type JwsAlgorithm = AsymmetricAlgorithm | HmacAlgorithm
+
 const EC_CURVE_ALGORITHM: Record<string, AsymmetricAlgorithm> = {
   'P-256': 'ES256',
   'P-384': 'ES384',

@@ -1,5 +1,5 @@
 import {
-  InvalidClaim, MissingClaim, TokenExpired, TokenNotYetValid, WrongAudience, WrongIssuer
+  InvalidClaim, MissingClaim, MissingIssuedAt, MissingProfileClaim, TokenExpired, TokenNotYetValid, TokenTooOld, WrongAudience
 } from './errors.js'
 import { grantedScopes, type ReadonlyScopeSet } from './scopes.js'
 
@@ -17,14 +17,18 @@ export interface AccessTokenClaims {
   azp?: string
   gty?: string
   jti?: string
+  client_id?: string
   [claim: string]: unknown
 }
 
-/** What the claims of every accepted token must satisfy. */
+/** What the claims of an issuer's tokens must satisfy (its iss is checked first, by the allow-list). */
 export interface ClaimsPolicy {
-  issuer: string
   audiences: readonly string[]
   clockToleranceMs: number
+  /** Refuse tokens whose iat is older than this, or missing. */
+  maxTokenAgeMs: number | undefined
+  /** RFC 9068 section 2.2: iat, sub, client_id and jti are required. */
+  strictRfc9068: boolean
 }
 
 /**
@@ -35,32 +39,37 @@ export class VerifiedToken {
   constructor (
     readonly claims: AccessTokenClaims,
     readonly scopes: ReadonlySet<string>,
+    readonly issuer: string,
+    /** The key that verified it; empty for an issuer's shared secret. */
     readonly kid: string,
-    /** Epoch ms after which the token is expired, clock tolerance included. */
+    /** Epoch ms after which the token is refused: its exp with the clock tolerance, or its age limit. */
     readonly expiresAt: number
   ) {}
 }
 
 const REQUIRED_CLAIMS = ['exp', 'iss', 'aud'] as const
+const RFC9068_CLAIMS = ['iat', 'sub', 'client_id', 'jti'] as const
 /** The largest time a Date can hold, in ms either side of the epoch (ECMA-262, 21.4.1.1). */
 const MAX_DATE_MS = 8.64e15
 /** The optional claims AccessTokenClaims declares, with the type it promises route handlers. */
 const DECLARED_CLAIM_TYPES: ReadonlyArray<[string, 'string' | 'number']> = [
-  ['sub', 'string'], ['iat', 'number'], ['azp', 'string'], ['gty', 'string'], ['jti', 'string']
+  ['sub', 'string'], ['iat', 'number'], ['azp', 'string'], ['gty', 'string'], ['jti', 'string'], ['client_id', 'string']
 ]
 
 /**
  * Every claim rule, in the order they are applied, on the claims of a token whose signature has
- * been verified. Throws the rejection of the first rule that fails. The claims become read-only:
- * a verified token is cached and shared by every request that sends it.
+ * been verified by a key of `issuer` (whose iss matched the allow-list). Throws the rejection of
+ * the first rule that fails. The claims become read-only: a verified token is cached and shared
+ * by every request that sends it.
  */
-export function checkClaims (claims: Record<string, unknown>, kid: string, policy: ClaimsPolicy, now = Date.now()): VerifiedToken {
-  checkRequired(claims)
+export function checkClaims (claims: Record<string, unknown>, issuer: string, kid: string, policy: ClaimsPolicy, now = Date.now()): VerifiedToken {
+  checkRequired(claims, REQUIRED_CLAIMS, MissingClaim)
+  if (policy.strictRfc9068) checkRequired(claims, RFC9068_CLAIMS, MissingProfileClaim)
   checkNotBefore(claims.nbf, policy.clockToleranceMs, now)
-  const expiresAt = checkExpiry(claims.exp, policy.clockToleranceMs, now)
+  let expiresAt = checkExpiry(claims.exp, policy.clockToleranceMs, now)
   checkAudience(claims.aud, policy.audiences)
-  checkIssuer(claims.iss, policy.issuer)
   checkDeclaredTypes(claims, policy.clockToleranceMs)
+  if (policy.maxTokenAgeMs !== undefined) expiresAt = Math.min(expiresAt, checkAge(claims.iat, policy.maxTokenAgeMs, now))
   let scopes: ReadonlyScopeSet
   try {
     scopes = grantedScopes(claims)
@@ -68,12 +77,12 @@ export function checkClaims (claims: Record<string, unknown>, kid: string, polic
     throw new InvalidClaim()
   }
   deepFreeze(claims)
-  return new VerifiedToken(claims as AccessTokenClaims, scopes, kid, expiresAt)
+  return new VerifiedToken(claims as AccessTokenClaims, scopes, issuer, kid, expiresAt)
 }
 
-function checkRequired (claims: Record<string, unknown>): void {
-  for (const claim of REQUIRED_CLAIMS) {
-    if (!(claim in claims)) throw new MissingClaim()
+function checkRequired (claims: Record<string, unknown>, required: readonly string[], Rejection: new () => Error): void {
+  for (const claim of required) {
+    if (!(claim in claims)) throw new Rejection()
   }
 }
 
@@ -99,10 +108,12 @@ function checkAudience (aud: unknown, audiences: readonly string[]): void {
   if (!values.some(value => audiences.includes(value as string))) throw new WrongAudience()
 }
 
-/** iss is exactly the configured issuer: no prefix, no normalisation. */
-function checkIssuer (iss: unknown, issuer: string): void {
-  if (iss === issuer) return
-  throw typeof iss === 'string' || Array.isArray(iss) ? new WrongIssuer() : new InvalidClaim()
+/** MAX_TOKEN_AGE: iat is required and no older than the limit; returns when the token becomes too old. */
+function checkAge (iat: unknown, maxAgeMs: number, now: number): number {
+  if (iat === undefined) throw new MissingIssuedAt()
+  const tooOldAt = (iat as number) * 1000 + maxAgeMs
+  if (now > tooOldAt) throw new TokenTooOld()
+  return tooOldAt
 }
 
 /** Route handlers trust the types AccessTokenClaims declares; a time no Date can hold is no NumericDate. */

@@ -93,6 +93,16 @@ export const InvalidClaim = define('AUTH_INVALID_CLAIM', 401, 'invalid_token',
   'The access token has a claim of the wrong type or value')
 export const UnsupportedCritical = define('AUTH_UNSUPPORTED_CRITICAL_HEADER', 401, 'invalid_token',
   'The access token requires a critical header extension this API does not support')
+export const WrongTokenType = define('AUTH_WRONG_TOKEN_TYPE', 401, 'invalid_token',
+  'The access token is not typed as an access token (typ at+jwt, RFC 9068)')
+export const MissingProfileClaim = define('AUTH_MISSING_CLAIM', 401, 'invalid_token',
+  'The access token lacks a claim RFC 9068 requires (iat, sub, client_id and jti)')
+export const MissingIssuedAt = define('AUTH_MISSING_CLAIM', 401, 'invalid_token',
+  'The access token lacks the iat claim this API requires to know its age')
+export const TokenTooOld = define('AUTH_TOKEN_TOO_OLD', 401, 'invalid_token',
+  'The access token was issued longer ago than this API accepts')
+export const ClaimMismatch = define('AUTH_CLAIM_MISMATCH', 401, 'invalid_token',
+  'The access token does not carry a claim value this route requires')
 export const KeysUnavailable = define('AUTH_KEYS_UNAVAILABLE', 503, 'unavailable',
   'The issuer\'s signing keys could not be loaded, so the token cannot be verified now; retry later')
 

@@ -127,10 +127,10 @@ export class VerdictCache {
     }
   }
 
-  /** Forgets every verdict reached with these keys: their tokens must be checked again. */
-  retire (kids: readonly string[]): void {
+  /** Forgets every verdict reached with these keys of this issuer: their tokens must be checked again. */
+  retire (issuer: string, kids: readonly string[]): void {
     const retired = new Set(kids)
-    this.#verified.deleteWhere(entry => retired.has(entry.kid))
+    this.#verified.deleteWhere(entry => entry.issuer === issuer && retired.has(entry.kid))
     this.#rejected.clear()
   }
 

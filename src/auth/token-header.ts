@@ -1,5 +1,5 @@
-import type { AsymmetricAlgorithm } from './algorithms.js'
-import { AlgorithmNotAllowed, MalformedToken, UnsupportedCritical, UnsupportedTokenHeader } from './errors.js'
+import type { JwsAlgorithm } from './algorithms.js'
+import { AlgorithmNotAllowed, MalformedToken, UnsupportedCritical, UnsupportedTokenHeader, WrongTokenType } from './errors.js'
 import type { IssuerKey } from './jwks.js'
 
 /** Far above any real access token, far below what would make parsing costly. */
@@ -16,22 +16,36 @@ export function checkCompactJws (token: string): void {
   }
 }
 
+export interface HeaderRules {
+  /** A key set finds its key by kid; an HMAC issuer has one secret and needs none. */
+  kidRequired: boolean
+  /** RFC 9068 section 2.1: `typ` must say this is an access token. */
+  strict: boolean
+}
+
+/** RFC 9068's media type for JWT access tokens, with or without its `application/` prefix. */
+const ACCESS_TOKEN_TYPES = ['at+jwt', 'application/at+jwt']
+
 /**
  * The header rules, checked before any key is looked up: an allow-listed algorithm, a usable kid,
- * and no critical extension (we understand none, RFC 7515 section 4.1.11; fast-jwt lets a falsy
- * `crit` such as null or "" through as absent).
+ * no critical extension (we understand none, RFC 7515 section 4.1.11; fast-jwt lets a falsy `crit`
+ * such as null or "" through as absent), and in strict mode the access-token type.
  */
-export function checkHeader (header: Record<string, unknown>, algorithms: readonly AsymmetricAlgorithm[]): { alg: AsymmetricAlgorithm, kid: string } {
-  const { alg, kid } = header
+export function checkHeader (header: Record<string, unknown>, algorithms: readonly JwsAlgorithm[], rules: HeaderRules): { alg: JwsAlgorithm, kid: string | undefined } {
+  const { alg, kid, typ } = header
   if (typeof alg !== 'string' || !(algorithms as readonly string[]).includes(alg)) throw new AlgorithmNotAllowed()
-  if (typeof kid !== 'string' || kid === '' || kid.length > MAX_KID_LENGTH) throw new UnsupportedTokenHeader()
+  if (kid !== undefined || rules.kidRequired) {
+    if (typeof kid !== 'string' || kid === '' || kid.length > MAX_KID_LENGTH) throw new UnsupportedTokenHeader()
+  }
   if (Object.hasOwn(header, 'crit')) throw new UnsupportedCritical()
-  return { alg: alg as AsymmetricAlgorithm, kid }
+  // Media types compare case-insensitively (RFC 2045); RFC 7515 section 4.1.9 lets the prefix go.
+  if (rules.strict && (typeof typ !== 'string' || !ACCESS_TOKEN_TYPES.includes(typ.toLowerCase()))) throw new WrongTokenType()
+  return { alg: alg as JwsAlgorithm, kid: kid as string | undefined }
 }
 
 /** A key verifies only the algorithms it was published for, so a token cannot pick another. */
-export function checkKeyAlgorithm (key: IssuerKey, alg: AsymmetricAlgorithm): void {
-  if (!key.algorithms.includes(alg)) throw new AlgorithmNotAllowed()
+export function checkKeyAlgorithm (key: IssuerKey, alg: JwsAlgorithm): void {
+  if (!(key.algorithms as readonly string[]).includes(alg)) throw new AlgorithmNotAllowed()
 }
 
 /** A JSON object from one base64url segment of a compact JWS, or undefined. */

@@ -1,26 +1,28 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import type { KeySetFetch, KeySetStatus } from '../auth/key-set.js'
+import type { KeySetFetch } from '../auth/key-set.js'
 import type { TokenCacheStats } from '../auth/token-cache.js'
+import type { IssuerStatus } from '../auth/trusted-issuers.js'
 
 /** Discovery plus key set, each bounded by JWKS_TIMEOUT (at most 60 s). */
 const FETCH_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
 
 export interface AuthMetricSources {
-  keySetStatus: () => KeySetStatus
+  issuerStatus: () => IssuerStatus[]
   tokenCacheStats: () => TokenCacheStats
 }
 
 export interface AuthMetrics {
   /** A rejection, by its stable code (AUTH_*): a fixed, small set of label values. */
   rejected: (code: string) => void
-  /** A key set fetch that completed or failed (the KeySet's fetch observer). */
-  keySetFetched: (fetch: KeySetFetch) => void
+  /** A key set fetch of an issuer that completed or failed (the key sets' fetch observer). */
+  keySetFetched: (issuer: string, fetch: KeySetFetch) => void
 }
 
 /**
  * What the auth layer does, as Prometheus metrics. Gauges and cache counters are read from their
  * sources when scraped, so they cost nothing between scrapes. No label ever carries a token, a
- * subject, a kid or any other value a caller controls.
+ * subject, a kid or any other value a caller controls; the `issuer` label takes only the issuers
+ * of the configuration.
  */
 export function authMetrics (registry: Registry, sources: AuthMetricSources): AuthMetrics {
   const registers = [registry]
@@ -33,29 +35,27 @@ export function authMetrics (registry: Registry, sources: AuthMetricSources): Au
   const fetches = new Histogram({
     name: 'auth_keyset_fetch_duration_seconds',
     help: 'Time to fetch the issuer key set (discovery included), by result (ok or error); _count is the number of fetches',
-    labelNames: ['result'] as const,
+    labelNames: ['issuer', 'result'] as const,
     buckets: FETCH_BUCKETS,
     registers
   })
-  new Gauge({
-    name: 'auth_keyset_age_seconds',
-    help: 'Seconds since the key set in use was fetched; -1 while no key set is loaded',
-    registers,
-    // Not NaN: prom-client writes it as "Nan", which strict parsers (OpenMetrics) refuse.
-    collect () { this.set(sources.keySetStatus().ageSeconds ?? -1) }
-  })
-  new Gauge({
-    name: 'auth_keyset_keys',
-    help: 'Keys in the key set in use (0: tokens cannot be verified)',
-    registers,
-    collect () { this.set(sources.keySetStatus().keys) }
-  })
-  new Gauge({
-    name: 'auth_keyset_stale',
-    help: '1 while serving a key set older than JWKS_CACHE_TTL because the issuer fails, else 0',
-    registers,
-    collect () { this.set(sources.keySetStatus().stale ? 1 : 0) }
-  })
+  /** One gauge with a value per issuer, read from the issuers' status when scraped. */
+  const issuerGauge = (name: string, help: string, value: (status: IssuerStatus) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['issuer'] as const,
+      registers,
+      collect () {
+        for (const status of sources.issuerStatus()) this.set({ issuer: status.issuer }, value(status))
+      }
+    })
+  }
+  // Not NaN: prom-client writes it as "Nan", which strict parsers (OpenMetrics) refuse.
+  issuerGauge('auth_keyset_age_seconds', 'Seconds since the issuer\'s key set in use was fetched; -1 while none is loaded (or the issuer has a secret)',
+    status => status.ageSeconds ?? -1)
+  issuerGauge('auth_keyset_keys', 'Keys in the issuer\'s key set in use (0: its tokens cannot be verified, or it has a secret)', status => status.keys)
+  issuerGauge('auth_keyset_stale', '1 while serving a key set older than JWKS_CACHE_TTL because the issuer fails, else 0', status => status.stale ? 1 : 0)
   new Counter({
     name: 'auth_token_cache_lookups_total',
     help: 'Token verifications, by whether the verified-token cache answered them (hit) or not (miss)',
@@ -71,6 +71,6 @@ export function authMetrics (registry: Registry, sources: AuthMetricSources): Au
   })
   return {
     rejected (code) { rejections.inc({ code }) },
-    keySetFetched ({ ok, durationMs }) { fetches.observe({ result: ok ? 'ok' : 'error' }, durationMs / 1000) }
+    keySetFetched (issuer, { ok, durationMs }) { fetches.observe({ issuer, result: ok ? 'ok' : 'error' }, durationMs / 1000) }
   }
 }

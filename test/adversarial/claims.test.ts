@@ -4,6 +4,7 @@ import { rejectionFor } from '../../src/auth/jwt-errors.js'
 import { buildApp, envFor, LogCapture } from '../helpers/app.js'
 import { KeyServer } from '../helpers/key-server.js'
 import { assertCleanLogs, assertRejected, assertStillServes, REJECTED, signText, throwAll, tokensOf, type Attack } from '../helpers/attacks.js'
+import { keySetOf } from '../helpers/issuers.js'
 
 /*
  * Tokens the issuer really signed, but that must not get in: the wrong issuer or audience, out
@@ -191,9 +192,9 @@ t.test('while a key is fetched, a refusal is a 401 and a bug a 500', async t => 
   const fetching = await buildApp(envFor(keys))
   t.teardown(() => fetching.close())
   const call = async () => await fetching.inject({ url: '/api/private', headers: { authorization: `Bearer ${keys.sign()}` } })
-  fetching.keySet.get = async () => { throw new UnknownKey() }
+  keySetOf(fetching).get = async () => { throw new UnknownKey() }
   assertRejected(t, await call(), REJECTED.UNKNOWN_KEY)
-  fetching.keySet.get = async () => { throw new Error('a bug in the key set') }
+  keySetOf(fetching).get = async () => { throw new Error('a bug in the key set') }
   const bug = await call()
   t.equal(bug.statusCode, 500)
   t.same(bug.json(), { statusCode: 500, error: 'Internal Server Error', code: 'INTERNAL_ERROR', message: 'An unexpected error occurred' })

@@ -2,6 +2,7 @@ import { test } from 'tap'
 import { VerifiedToken } from '../../src/auth/claims.js'
 import { buildApp, envFor } from '../helpers/app.js'
 import { KeyServer } from '../helpers/key-server.js'
+import { keySetOf } from '../helpers/issuers.js'
 
 // A user of @fastify/jwt verifies by hand: `await request.jwtVerify()` in a hook of a route the
 // plugin leaves public, then the decorated scope check. It must behave exactly as the route
@@ -34,8 +35,9 @@ test('request.jwtVerify() then fastify.requireScopes(): the verdicts and request
   t.teardown(async () => { await app.close(); await keys.close() })
   // Every verification asks the key set for the token's key exactly once.
   let keyLookups = 0
-  const get = app.keySet.get.bind(app.keySet)
-  app.keySet.get = kid => { keyLookups++; return get(kid) }
+  const keySet = keySetOf(app)
+  const get = keySet.get.bind(keySet)
+  keySet.get = kid => { keyLookups++; return get(kid) }
 
   const withScope = keys.sign({ sub: 'svc@clients', scope: 'read:messages' })
   const granted = await app.inject({ url: '/by-hand-scoped', headers: { authorization: `Bearer ${withScope}` } })

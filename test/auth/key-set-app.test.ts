@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { test, type Test } from 'tap'
 import { buildApp, envFor, LogCapture } from '../helpers/app.js'
 import { KeyServer, makeKey } from '../helpers/key-server.js'
+import { keySetOf } from '../helpers/issuers.js'
 
 // Issue 4 through the whole app: readiness, status codes, headers and bodies while the issuer
 // rotates, floods, hangs and fails. The KeySet's own timing is tested in key-set.test.ts with
@@ -80,15 +81,15 @@ test('key set resilience through the app', { jobs: 8 }, async t => {
     t.equal(notReady.statusCode, 503)
     t.same(notReady.json(), {
       status: 'not ready',
-      keys: { ready: false, keys: 0, stale: false, reason: `${server.jwksUri}: answered HTTP 500` }
+      issuers: [{ issuer: server.issuer, ready: false, keys: 0, stale: false, reason: `${server.jwksUri}: answered HTTP 500` }]
     })
     assertUnavailable(t, await call(server.sign()), 'a valid token before the keys load')
 
     server.behaviour = 'ok'
     await waitFor('readiness', async () => (await app.inject('/health/ready')).statusCode === 200)
     const ready = await app.inject('/health/ready')
-    t.same(ready.json(), { status: 'ready', keys: { ready: true, keys: 1, ageSeconds: ready.json().keys.ageSeconds, stale: false } })
-    t.ok(ready.json().keys.ageSeconds <= 1)
+    t.same(ready.json(), { status: 'ready', issuers: [{ issuer: server.issuer, ready: true, keys: 1, ageSeconds: ready.json().issuers[0].ageSeconds, stale: false }] })
+    t.ok(ready.json().issuers[0].ageSeconds <= 1)
     const accepted = await call(server.sign())
     t.equal(accepted.statusCode, 200)
     t.same(accepted.json(), PRIVATE)
@@ -104,7 +105,7 @@ test('key set resilience through the app', { jobs: 8 }, async t => {
     t.ok(Date.now() - started < 5000, 'ready() is not held by the hung issuer')
     const notReady = await app.inject('/health/ready')
     t.equal(notReady.statusCode, 503)
-    t.equal(notReady.json().keys.reason, `${server.jwksUri}: no response within 200 ms`)
+    t.equal(notReady.json().issuers[0].reason, `${server.jwksUri}: no response within 200 ms`)
   })
 
   t.test('a discovery document naming another issuer is refused, visibly', async t => {
@@ -113,7 +114,7 @@ test('key set resilience through the app', { jobs: 8 }, async t => {
     const { app, call } = await startApp(t, server)
     const notReady = await app.inject('/health/ready')
     t.equal(notReady.statusCode, 503)
-    t.equal(notReady.json().keys.reason,
+    t.equal(notReady.json().issuers[0].reason,
       `the discovery document names issuer "https://evil.example/", not the configured "${server.issuer}"`)
     t.equal(server.jwksFetches, 0)
     assertUnavailable(t, await call(server.sign()), 'a token while the issuer is untrusted')
@@ -184,7 +185,7 @@ test('key set resilience through the app', { jobs: 8 }, async t => {
     const server = await startServer(t)
     const { app, call } = await startApp(t, server, { JWKS_TIMEOUT: '10000' })
     server.behaviour = 'hang'
-    const refreshing = app.keySet.refresh() // what the background timer does
+    const refreshing = keySetOf(app).refresh() // what the background timer does
     await waitFor('the refresh to hang on the issuer', () => server.jwksFetches === 2)
     const tokens = Array.from({ length: 20 }, (_, index) => server.sign({ jti: String(index) }))
     let slowest = 0
@@ -195,7 +196,7 @@ test('key set resilience through the app', { jobs: 8 }, async t => {
       t.equal(response.statusCode, 200)
     }
     t.ok(slowest < 5000, `far below the 10 s timeout (slowest ${Math.round(slowest)} ms)`)
-    t.equal(app.keySet.status().reason, undefined, 'the refresh was still under way')
+    t.equal(keySetOf(app).status().reason, undefined, 'the refresh was still under way')
     await app.close()
     await refreshing // closing abandons the hung fetch
   })
@@ -210,12 +211,12 @@ test('key set resilience through the app', { jobs: 8 }, async t => {
 
     for (const behaviour of ['error', 'hang', 'garbage', 'empty', 'huge', 'redirect', 'slow-body'] as const) {
       server.behaviour = behaviour
-      await app.keySet.refresh()
+      await keySetOf(app).refresh()
       t.equal((await call(server.sign())).statusCode, 200, `${behaviour}: a valid token is still 200`)
       t.equal((await call(cached)).statusCode, 200, `${behaviour}: and so is a cached one`)
       const ready = await app.inject('/health/ready')
       t.equal(ready.statusCode, 200, `${behaviour}: still ready`)
-      t.type(ready.json().keys.reason, 'string', `${behaviour}: with the reason`)
+      t.type(ready.json().issuers[0].reason, 'string', `${behaviour}: with the reason`)
     }
     const warnings = logs.lines.filter(line => line.msg === REFRESH_FAILED)
     t.ok(warnings.length >= 7 && warnings.every(line => line.level === WARN && line.component === 'key-set'), 'each failure logged as a warning')
@@ -225,7 +226,7 @@ test('key set resilience through the app', { jobs: 8 }, async t => {
     assertUnavailable(t, unknown, 'an unknown kid while the issuer fails')
 
     await waitFor('the set to pass TTL + stale limit', async () => (await app.inject('/health/ready')).statusCode === 503, 15_000)
-    t.equal((await app.inject('/health/ready')).json().keys.reason, `${server.jwksUri}: answered HTTP 500`)
+    t.equal((await app.inject('/health/ready')).json().issuers[0].reason, `${server.jwksUri}: answered HTTP 500`)
     assertUnavailable(t, await call(cached), 'the cached token once the set is dropped')
     assertUnavailable(t, await call(server.sign()), 'a new valid token once the set is dropped')
     t.ok(logs.lines.some(line => line.msg === DROPPED && line.level === ERROR), 'the drop is logged as an error')
