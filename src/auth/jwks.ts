@@ -15,8 +15,6 @@ export interface IssuerKey {
 /** A key set document that cannot be used at all. */
 export class KeySetFormatError extends Error {}
 
-/** Bounds what a lying issuer can make us hold or convert. */
-export const MAX_KEYS = 100
 const MAX_KID_LENGTH = 256
 
 const PUBLIC_FIELDS: Record<string, readonly string[]> = {
@@ -47,7 +45,9 @@ export function parseKeySet (
   }
   const keys = new Map<string, IssuerKey>()
   const skipped: string[] = []
-  for (const [index, jwk] of published.slice(0, MAX_KEYS).entries()) {
+  // Every key counts: JWKS_MAX_BYTES bounds what a lying issuer can make us hold or convert (a
+  // few thousand keys at most, converted once, and kept converted across refreshes).
+  for (const [index, jwk] of published.entries()) {
     const result = toIssuerKey(jwk, allowed, previous)
     if (typeof result === 'string') {
       skipped.push(`key ${index}: ${result}`)
@@ -57,7 +57,6 @@ export function parseKeySet (
       keys.set(result.kid, result)
     }
   }
-  if (published.length > MAX_KEYS) skipped.push(`${published.length - MAX_KEYS} keys beyond the first ${MAX_KEYS}`)
   if (keys.size === 0) {
     throw new KeySetFormatError(`the key set has no usable signing key${skipped.length > 0 ? ` (${skipped.join('; ')})` : ''}`)
   }

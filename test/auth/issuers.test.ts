@@ -208,3 +208,14 @@ test('HS256 mode: the configured secret verifies, nothing else does', async t =>
   assertRejected(t, await call(app, rsa.signRaw(claims)), REJECTED.ALGORITHM)
   t.equal((await app.inject('/health/ready')).statusCode, 200, 'an HMAC issuer is always ready')
 })
+
+test('a key set of 500 keys: every key verifies, the 250th and a rotated key appended last', async t => {
+  const keys = Array.from({ length: 500 }, (_, index) => makeKey('EC', `ec-${index}`))
+  const server = await KeyServer.start(keys)
+  t.teardown(() => server.close())
+  const app = await buildApp(envOf([server], { ALGORITHMS: 'ES256' }))
+  t.teardown(() => app.close())
+  t.equal((await call(app, server.sign({}, { key: keys[250] }))).statusCode, 200)
+  t.equal((await call(app, server.sign({}, { key: keys[499] }))).statusCode, 200)
+  t.equal((await app.inject('/health/ready')).json().issuers[0].keys, 500)
+})
