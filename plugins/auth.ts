@@ -4,7 +4,8 @@ import fp from 'fastify-plugin'
 import { readBearerToken } from '../src/auth/bearer.js'
 import { checkClaims, VerifiedToken, type AccessTokenClaims } from '../src/auth/claims.js'
 import { EndOfTurnBatch } from '../src/auth/end-of-turn-batch.js'
-import { AuthRejection, bearerChallenge, InsufficientScope, MissingToken, serializedBody } from '../src/auth/errors.js'
+import type { ClaimRequirement } from '../src/auth/claim-rules.js'
+import { AuthRejection, bearerChallenge, ClaimMismatch, InsufficientScope, MissingToken, serializedBody } from '../src/auth/errors.js'
 import { rejectionFor } from '../src/auth/jwt-errors.js'
 import { routePolicy, type RouteAuthConfig, type RoutePolicy } from '../src/auth/route-policy.js'
 import { satisfies, validateScopeRequirement, type ScopeMode } from '../src/auth/scopes.js'
@@ -178,14 +179,35 @@ export default fp(async function authPlugin (fastify) {
     }
   }
 
+  /** A claim rule of a route, and the one rejection that serves its refusals (401: the token is not one this route takes). */
+  function claimCheck ({ claim, test }: ClaimRequirement): (token: VerifiedToken) => AuthRejection | undefined {
+    const rejection = new ClaimMismatch(claim)
+    rejection.challenge = bearerChallenge('invalid_token', rejection.message)
+    rejection.body = serializedBody(rejection)
+    return token => test(token.claims) ? undefined : rejection
+  }
+
+  /** Everything a route asks of a verified token: its claim rules first (401), then its scopes (403). */
+  function routeCheck (policy: Exclude<RoutePolicy, { kind: 'public' }>): ((token: VerifiedToken) => Error | undefined) | undefined {
+    const checks = (policy.claims ?? []).map(claimCheck) as Array<(token: VerifiedToken) => Error | undefined>
+    if (policy.kind === 'scopes') checks.push(scopeCheck([...policy.requirement.scopes], policy.requirement.mode))
+    if (checks.length <= 1) return checks[0]
+    return token => {
+      for (const check of checks) {
+        const refused = check(token)
+        if (refused !== undefined) return refused
+      }
+      return undefined
+    }
+  }
+
   const declaredRoutes: DeclaredRoute[] = []
   fastify.addHook('onRoute', (route: RouteOptions) => {
     const policy = routePolicy(route.config?.auth, `${String(route.method)} ${route.url}`)
     declaredRoutes.push({ method: String(route.method), url: route.url, policy })
     if (policy.kind === 'public') return
-    const hook = policy.kind === 'scopes'
-      ? authenticationHook(scopeCheck([...policy.requirement.scopes], policy.requirement.mode))
-      : authenticate
+    const check = routeCheck(policy)
+    const hook = check === undefined ? authenticate : authenticationHook(check)
     route.onRequest = [hook, ...asArray(route.onRequest)]
   })
 

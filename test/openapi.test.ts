@@ -117,7 +117,7 @@ test('any-of scopes are alternatives; a route\'s own description is kept', async
   const schema = documentedSchema({ description: 'Reads messages.' }, { method: ['GET', 'POST'], url: '/m', config: { auth: { scopes: ['a', 'b'], mode: 'any' } } })
   t.equal(schema.description, 'Reads messages.\n\nNeeds a valid access token with scopes a b (any).')
   t.throws(() => documentedSchema(undefined, { method: 'GET', url: '/bad', config: { auth: 'yes' as unknown as boolean } }),
-    /GET \/bad: config.auth must be false, true or \{ scopes, mode \}/, 'the same parser as the auth plugin, with the same refusals')
+    /GET \/bad: config.auth must be false, true or \{ scopes, mode, claims \}/, 'the same parser as the auth plugin, with the same refusals')
 })
 
 test('the scope list names every operation that needs a scope', async t => {

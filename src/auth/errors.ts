@@ -101,10 +101,12 @@ export const MissingIssuedAt = define('AUTH_MISSING_CLAIM', 401, 'invalid_token'
   'The access token lacks the iat claim this API requires to know its age')
 export const TokenTooOld = define('AUTH_TOKEN_TOO_OLD', 401, 'invalid_token',
   'The access token was issued longer ago than this API accepts')
-export const ClaimMismatch = define('AUTH_CLAIM_MISMATCH', 401, 'invalid_token',
-  'The access token does not carry a claim value this route requires')
 export const KeysUnavailable = define('AUTH_KEYS_UNAVAILABLE', 503, 'unavailable',
   'The issuer\'s signing keys could not be loaded, so the token cannot be verified now; retry later')
+
+/** Made once per claim rule of a route, naming the claim (never its value) in the challenge. */
+export const ClaimMismatch = rejectionClass('AUTH_CLAIM_MISMATCH',
+  'The access token %s claim does not satisfy what this route requires', 401)
 
 /** Made once per route that declares scopes, with that route's scopes in its challenge. */
 export const InsufficientScope = rejectionClass('AUTH_INSUFFICIENT_SCOPE',

@@ -1,6 +1,7 @@
 import type { FastifyDynamicSwaggerOptions } from '@fastify/swagger'
 import type { FastifySchema, RouteOptions } from 'fastify'
-import { describePolicy, routePolicy, type RoutePolicy } from '../auth/route-policy.js'
+import { describePolicy, describeScopes, routePolicy, type RoutePolicy } from '../auth/route-policy.js'
+import type { ScopeRequirement } from '../auth/scopes.js'
 import { rejectionResponses } from './error-responses.js'
 import { OAUTH2_SCHEME, securityRequirements, securitySchemes, type SecurityRequirement, type SecuritySchemes } from './security.js'
 
@@ -14,8 +15,14 @@ type Schema = FastifySchema & { hide?: boolean, description?: string }
 
 const POLICY_TEXT: Record<RoutePolicy['kind'], (policy: RoutePolicy) => string> = {
   public: () => 'Public: no access token needed.',
-  token: () => 'Needs a valid access token.',
-  scopes: policy => `Needs a valid access token with ${describePolicy(policy).replace(/^scopes: /, 'scopes ')}.`
+  token: policy => `Needs a valid access token${claimsText(policy)}.`,
+  scopes: policy => `Needs a valid access token with scopes ${describeScopes((policy as { requirement: ScopeRequirement }).requirement)}${claimsText(policy)}.`
+}
+
+/** Claim rules have no place in OpenAPI's security requirements: the description says them. */
+function claimsText (policy: RoutePolicy): string {
+  const claims = policy.kind === 'public' ? undefined : policy.claims
+  return claims === undefined ? '' : ` whose claims satisfy: ${claims.map(claim => claim.description).join(', ')} (else 401 AUTH_CLAIM_MISMATCH)`
 }
 
 /**
