@@ -4,11 +4,11 @@ import fp from 'fastify-plugin'
 import { readBearerToken } from '../src/auth/bearer.js'
 import { checkClaims, VerifiedToken, type AccessTokenClaims } from '../src/auth/claims.js'
 import { EndOfTurnBatch } from '../src/auth/end-of-turn-batch.js'
-import type { ClaimRequirement } from '../src/auth/claim-rules.js'
-import { AuthRejection, bearerChallenge, ClaimMismatch, InsufficientScope, MissingToken, serializedBody } from '../src/auth/errors.js'
+import { AuthRejection, MissingToken } from '../src/auth/errors.js'
 import { rejectionFor } from '../src/auth/jwt-errors.js'
+import { routeCheck, scopeCheck, type TokenCheck } from '../src/auth/route-checks.js'
 import { routePolicy, type RouteAuthConfig, type RoutePolicy } from '../src/auth/route-policy.js'
-import { satisfies, validateScopeRequirement, type ScopeMode } from '../src/auth/scopes.js'
+import { validateScopeRequirement, type ScopeMode } from '../src/auth/scopes.js'
 import { VerdictCache, type TokenCacheStats, type Verdict } from '../src/auth/token-cache.js'
 import { checkCompactJws, checkHeader } from '../src/auth/token-header.js'
 import { TrustedIssuers, type TrustedIssuer } from '../src/auth/trusted-issuers.js'
@@ -112,23 +112,13 @@ export default fp(async function authPlugin (fastify) {
     else done(null, found.key)
   }
 
-  /** A route's scope check: the requirement, and the one rejection that serves every refusal. */
-  function scopeCheck (scopes: string[], mode: ScopeMode): (token: VerifiedToken) => InstanceType<typeof InsufficientScope> | undefined {
-    const requirement = validateScopeRequirement(scopes, mode)
-    const wanted = requirement.scopes.join(' ')
-    const rejection = new InsufficientScope(mode === 'all' ? wanted : `any of: ${wanted}`)
-    rejection.challenge = bearerChallenge('insufficient_scope', rejection.message, wanted)
-    rejection.body = serializedBody(rejection)
-    return token => satisfies(token.scopes, requirement) ? undefined : rejection
-  }
-
   /**
    * The onRequest hook: a verified token, and the route's scopes when it declares some. Checking
    * scopes here rather than in a later preHandler refuses before the body is read, and saves a
    * hook stage on every request. The verdict cache answers first; a token it does not know goes
    * through `request.jwtVerify()`, and its verdict is remembered.
    */
-  function authenticationHook (check?: (token: VerifiedToken) => Error | undefined): onRequestHookHandler {
+  function authenticationHook (check?: TokenCheck): onRequestHookHandler {
     const finish = (request: FastifyRequest, verdict: Verdict, done: (error?: Error) => void): void => {
       if (!(verdict instanceof VerifiedToken)) {
         done(verdict)
@@ -172,32 +162,10 @@ export default fp(async function authPlugin (fastify) {
   const authenticate = authenticationHook()
 
   function requireScopes (scopes: string[], { mode = 'all' }: { mode?: ScopeMode } = {}): preHandlerHookHandler {
-    const check = scopeCheck(scopes, mode)
+    const check = scopeCheck(validateScopeRequirement(scopes, mode))
     return function checkScopes (request, _reply, done) {
       const token = request.accessToken
       done(token === null ? new MissingToken() : check(token))
-    }
-  }
-
-  /** A claim rule of a route, and the one rejection that serves its refusals (401: the token is not one this route takes). */
-  function claimCheck ({ claim, test }: ClaimRequirement): (token: VerifiedToken) => AuthRejection | undefined {
-    const rejection = new ClaimMismatch(claim)
-    rejection.challenge = bearerChallenge('invalid_token', rejection.message)
-    rejection.body = serializedBody(rejection)
-    return token => test(token.claims) ? undefined : rejection
-  }
-
-  /** Everything a route asks of a verified token: its claim rules first (401), then its scopes (403). */
-  function routeCheck (policy: Exclude<RoutePolicy, { kind: 'public' }>): ((token: VerifiedToken) => Error | undefined) | undefined {
-    const checks = (policy.claims ?? []).map(claimCheck) as Array<(token: VerifiedToken) => Error | undefined>
-    if (policy.kind === 'scopes') checks.push(scopeCheck([...policy.requirement.scopes], policy.requirement.mode))
-    if (checks.length <= 1) return checks[0]
-    return token => {
-      for (const check of checks) {
-        const refused = check(token)
-        if (refused !== undefined) return refused
-      }
-      return undefined
     }
   }
 
@@ -206,7 +174,7 @@ export default fp(async function authPlugin (fastify) {
     const policy = routePolicy(route.config?.auth, `${String(route.method)} ${route.url}`)
     declaredRoutes.push({ method: String(route.method), url: route.url, policy })
     if (policy.kind === 'public') return
-    const check = routeCheck(policy)
+    const check = routeCheck(policy.claims ?? [], policy.kind === 'scopes' ? policy.requirement : undefined)
     const hook = check === undefined ? authenticate : authenticationHook(check)
     route.onRequest = [hook, ...asArray(route.onRequest)]
   })
