@@ -2,6 +2,7 @@
 //
 //   node bench/ab.js --b /other/checkout/dist/src/main.js            # ours against another build
 //   node bench/ab.js --a ours --b ceiling --scenarios S1,S2          # any two targets by name
+//   node bench/ab.js --a ours --b ours-two-issuers --scenarios S2    # what trusting a second issuer costs S2
 //
 // run.js loads one target at a time, so a ratio compares two moments of a machine whose speed
 // moves in bursts of seconds (bench/README.md): good to about ±0.05 over 10 rounds. Here both
@@ -14,11 +15,11 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { installCleanup } from './lib/cleanup.js'
-import { startKeyServer } from './lib/key-server.js'
+import { startKeyServers } from './lib/key-server.js'
 import { runLoad } from './lib/load.js'
 import { loadPlan, warmUp } from './lib/measure.js'
 import { cpuMicros } from './lib/proc-stats.js'
-import { expectedStatus, SCENARIOS } from './lib/scenarios.js'
+import { answers, expectedStatus, SCENARIOS } from './lib/scenarios.js'
 import { median } from './lib/stats.js'
 import { freePort, startTarget } from './lib/target-process.js'
 import { TARGETS, targetEnv } from './lib/targets.js'
@@ -41,9 +42,15 @@ function options () {
   if (values.b === undefined) throw new Error('--b: a target name or the path of a service entry point (dist/src/main.js of another checkout)')
   const scenarios = values.scenarios.split(',')
   for (const name of scenarios) if (SCENARIOS[name] === undefined) throw new Error(`--scenarios: ${name} is not one of ${Object.keys(SCENARIOS).join(', ')}`)
+  const [a, b] = [targetFor(values.a), targetFor(values.b)]
+  for (const name of scenarios) {
+    for (const target of [a, b]) {
+      if (!answers(SCENARIOS[name], target)) throw new Error(`--scenarios: ${target.name} trusts one issuer and cannot answer ${name}; use ours-two-issuers`)
+    }
+  }
   return {
-    a: targetFor(values.a),
-    b: targetFor(values.b),
+    a,
+    b,
     scenarios,
     rounds: Number(values.rounds),
     duration: Number(values.duration),
@@ -77,11 +84,11 @@ async function main () {
   installCleanup()
   const workDir = mkdtempSync(join(tmpdir(), 'bench-ab-'))
   process.once('exit', () => rmSync(workDir, { recursive: true, force: true }))
-  const keyServer = await startKeyServer()
-  const tokens = prepareTokens(keyServer, { poolSize: settings.tokens, rounds: settings.rounds, dir: workDir })
+  const keyServers = await startKeyServers()
+  const tokens = prepareTokens(keyServers, { poolSize: settings.tokens, rounds: settings.rounds, dir: workDir })
   const pair = []
   for (const target of [settings.a, settings.b]) {
-    const started = { ...target, ...await startTarget(target, { port: await freePort(), env: targetEnv(target, keyServer), cwd: workDir }) }
+    const started = { ...target, ...await startTarget(target, { port: await freePort(), env: targetEnv(target, keyServers), cwd: workDir }) }
     await warmUp({ target: started, tokens, warmupPool: tokens.warmupPool, options: settings })
     pair.push(started)
   }
@@ -101,7 +108,7 @@ async function main () {
     }
   }
   for (const target of pair) await target.stop()
-  await keyServer.close()
+  for (const keyServer of keyServers) await keyServer.close()
 
   process.stdout.write('| scenario | B/A, CPU per request (median of rounds) | rounds: lowest, highest |\n| --- | --- | --- |\n')
   for (const [name, values] of Object.entries(ratios)) {

@@ -3,6 +3,7 @@
 // .cpuprofile is kept in bench/profiles/ for Chrome DevTools or speedscope.
 //
 //   node bench/profile.js --scenario S2 [--target ours] [--duration 10] [--ours-env LOG_LEVEL=warn]
+//   node bench/profile.js --scenario S6 --target ours-two-issuers
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,10 +11,10 @@ import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { installCleanup } from './lib/cleanup.js'
 import { summariseProfile } from './lib/cpu-profile.js'
-import { startKeyServer } from './lib/key-server.js'
+import { startKeyServers } from './lib/key-server.js'
 import { runLoad } from './lib/load.js'
 import { scenarioRequests } from './lib/measure.js'
-import { SCENARIOS } from './lib/scenarios.js'
+import { answers, SCENARIOS } from './lib/scenarios.js'
 import { freePort, startTarget } from './lib/target-process.js'
 import { TARGETS, targetEnv } from './lib/targets.js'
 import { prepareTokens } from './lib/tokens.js'
@@ -36,6 +37,7 @@ function options () {
   })
   if (TARGETS[values.target] === undefined) throw new Error(`--target: one of ${Object.keys(TARGETS).join(', ')}`)
   if (SCENARIOS[values.scenario] === undefined) throw new Error(`--scenario: one of ${Object.keys(SCENARIOS).join(', ')}`)
+  if (!answers(SCENARIOS[values.scenario], TARGETS[values.target])) throw new Error(`--target: ${values.target} trusts one issuer and cannot answer ${values.scenario}; use ours-two-issuers`)
   const oursEnv = Object.fromEntries(values['ours-env'].map(pair => pair.split(/=(.*)/s, 2)))
   return { ...values, duration: Number(values.duration), connections: Number(values.connections), tokens: Number(values.tokens), top: Number(values.top), oursEnv }
 }
@@ -47,11 +49,11 @@ async function main () {
   process.once('exit', () => rmSync(workDir, { recursive: true, force: true }))
   const scenario = SCENARIOS[opts.scenario]
 
-  const keyServer = await startKeyServer()
-  const tokens = prepareTokens(keyServer, { poolSize: scenario.pool ? opts.tokens : opts.connections, rounds: 1, dir: workDir })
+  const keyServers = await startKeyServers()
+  const tokens = prepareTokens(keyServers, { poolSize: scenario.pool ? opts.tokens : opts.connections, rounds: 1, dir: workDir })
   const target = await startTarget({ name: opts.target, ...TARGETS[opts.target] }, {
     port: await freePort(),
-    env: targetEnv(TARGETS[opts.target], keyServer, opts.oursEnv),
+    env: targetEnv(TARGETS[opts.target], keyServers, opts.oursEnv),
     cwd: workDir,
     nodeArgs: ['--cpu-prof', '--cpu-prof-dir', workDir]
   })
@@ -61,7 +63,7 @@ async function main () {
   const load = await runLoad(plan)
   log(`${Math.round(load.rps)} req/s, statuses ${JSON.stringify(load.statuses)}`)
   await target.stop()
-  await keyServer.close()
+  for (const keyServer of keyServers) await keyServer.close()
 
   const written = readdirSync(workDir).find(name => name.endsWith('.cpuprofile'))
   if (written === undefined) throw new Error(`${opts.target} wrote no profile; did it exit cleanly?\n${target.stderr()}`)

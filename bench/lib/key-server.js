@@ -57,3 +57,12 @@ export async function startKeyServer () {
     }
   }
 }
+
+/**
+ * The benchmark's two issuers, each with its own key. Every target trusts the first; only targets
+ * that trust two issuers (`issuers: 2` in targets.js) also trust the second, for S6. The second
+ * idles unless such a target is started: it answers its discovery and JWKS once, then nothing.
+ */
+export async function startKeyServers () {
+  return [await startKeyServer(), await startKeyServer()]
+}

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
-import { SCENARIO_NAMES } from './scenarios.js'
-import { DEFAULT_TARGET_NAMES, TARGET_NAMES } from './targets.js'
+import { SCENARIO_NAMES, SCENARIOS } from './scenarios.js'
+import { DEFAULT_TARGET_NAMES, TARGET_NAMES, TARGETS } from './targets.js'
 
 export const HELP = `Usage: node bench/run.js [options]
 
@@ -11,9 +11,10 @@ Options (each also settable through the environment variable shown):
   --warmup <s>         seconds of mixed, unmeasured load per target at start     BENCH_WARMUP    [2]
   --tokens <n>         distinct tokens per round for S3                          BENCH_TOKENS    [10000]
   --targets <list>     comma-separated: ${TARGET_NAMES.join(', ')}
-                       (ours-cluster-*, ours-log-* only when named)             BENCH_TARGETS   [${DEFAULT_TARGET_NAMES.join(',')}]
+                       (ours-cluster-*, ours-log-*, ours-two-issuers only when named) BENCH_TARGETS   [${DEFAULT_TARGET_NAMES.join(',')}]
   --scenarios <list>   comma-separated: ${SCENARIO_NAMES.join(', ')}
-                                                                                 BENCH_SCENARIOS [all]
+                       (S6, two issuers, needs ours-two-issuers among the targets;
+                       the peers trust one issuer and skip it)                   BENCH_SCENARIOS [all that the targets can run]
   --quiet-wait <s>     before each run, wait up to this long for other processes
                        to go quiet (0: don't)                                    BENCH_QUIET_WAIT [1]
   --ours-env <K=V>     extra environment for our service, repeatable,
@@ -26,6 +27,7 @@ Options (each also settable through the environment variable shown):
 Quick run: node bench/run.js --duration 2 --rounds 1 --targets ours,ceiling
 Cluster, 1 vs 2 workers: node bench/run.js --targets ours-cluster-1,ours-cluster-2 --scenarios S2 --out -
 What logging costs: node bench/run.js --targets ours,ours-log-requests,ours-log-warn,ceiling --scenarios S1,S2,S5
+What a second issuer costs: node bench/run.js --targets ours,ours-two-issuers,ceiling --scenarios S2,S6 --out -
 `
 
 function positiveInteger (name, value) {
@@ -51,6 +53,15 @@ function environmentPairs (pairs) {
     env[match[1]] = match[2]
   }
   return env
+}
+
+/**
+ * Whether some target with auth can answer a scenario. S6 needs one that trusts two issuers; a run
+ * of S6 with only the ceiling (and peers, which skip it) would measure nothing of ours.
+ */
+function runnable (scenario, targets) {
+  const issuers = SCENARIOS[scenario].issuers ?? 1
+  return issuers === 1 || targets.some(name => TARGETS[name].auth && (TARGETS[name].issuers ?? 1) >= issuers)
 }
 
 /** Flags win over environment variables, which win over the defaults. */
@@ -82,11 +93,18 @@ export function parseOptions (argv, env = process.env) {
     warmup: Number(pick('warmup', 'BENCH_WARMUP', '2')),
     tokens: positiveInteger('tokens', pick('tokens', 'BENCH_TOKENS', '10000')),
     targets: list('targets', pick('targets', 'BENCH_TARGETS', DEFAULT_TARGET_NAMES.join(',')), TARGET_NAMES),
-    scenarios: list('scenarios', pick('scenarios', 'BENCH_SCENARIOS', SCENARIO_NAMES.join(',')), SCENARIO_NAMES),
+    scenarios: null,
     quietWait: Number(pick('quiet-wait', 'BENCH_QUIET_WAIT', '1')),
     oursEnv: environmentPairs(values['ours-env'] ?? []),
     out: pick('out', 'BENCH_OUT', 'BENCHMARKS.md'),
     check: values.check === true
+  }
+  const named = pick('scenarios', 'BENCH_SCENARIOS', undefined)
+  options.scenarios = named === undefined
+    ? SCENARIO_NAMES.filter(scenario => runnable(scenario, options.targets))
+    : list('scenarios', named, SCENARIO_NAMES)
+  for (const scenario of options.scenarios) {
+    if (!runnable(scenario, options.targets)) throw new Error(`--scenarios: ${scenario} needs a target that trusts two issuers; add ours-two-issuers to --targets`)
   }
   if (!(options.warmup >= 0)) throw new Error(`--warmup must be a number of seconds >= 0, got "${pick('warmup', 'BENCH_WARMUP')}"`)
   if (!(options.quietWait >= 0)) throw new Error('--quiet-wait must be a number of seconds >= 0')

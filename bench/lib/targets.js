@@ -9,7 +9,8 @@ const repo = new URL('../../', import.meta.url)
  * `auth: false` marks the ceiling, which answers 200 whatever the token. `ours: true` marks our
  * service in any form (built from dist/, given --ours-env). `env` is the target's own extra
  * environment; `processTree` measures CPU and memory over the process and its children (the
- * cluster's workers); `optIn` keeps a target out of the default list.
+ * cluster's workers); `optIn` keeps a target out of the default list. `issuers: 2` makes
+ * ISSUER_BASE_URL name both key servers instead of the first alone.
  */
 export const TARGETS = {
   ours: service('ours'),
@@ -21,6 +22,9 @@ export const TARGETS = {
   // default: no line per request, a line per rejection).
   'ours-log-requests': loggingTarget('ours, a line per request too (LOG_REQUESTS=true)', { LOG_REQUESTS: 'true' }),
   'ours-log-warn': loggingTarget('ours, rejections not logged (LOG_LEVEL=warn)', { LOG_LEVEL: 'warn' }),
+  // Our service trusting both of the benchmark's issuers (ISSUER_BASE_URL=<first>,<second>): the
+  // one target with auth that can answer S6, and beside `ours` what a second issuer costs S1-S5.
+  'ours-two-issuers': { ...service('ours, two issuers'), issuers: 2, optIn: true },
   ceiling: peer('fastify, no auth (ceiling)', 'ceiling.js', false),
   // The ceiling with Fastify's logger on (as ours has it), to split our gap to the ceiling into
   // what the logger costs and what auth costs.
@@ -65,9 +69,13 @@ function loggingTarget (label, env) {
   return { ...service(label), env, optIn: true }
 }
 
-/** A target's environment: the key server as its issuer, its own settings, and --ours-env for ours. */
-export function targetEnv (target, keyServer, oursEnv = {}) {
-  return { ISSUER_BASE_URL: keyServer.issuer, AUDIENCE: keyServer.audience, ...target.env, ...(target.ours ? oursEnv : {}) }
+/**
+ * A target's environment: the first key server as its issuer (or the first two, for a target with
+ * `issuers: 2`), its own settings, and --ours-env for ours.
+ */
+export function targetEnv (target, keyServers, oursEnv = {}) {
+  const issuers = keyServers.slice(0, target.issuers ?? 1).map(keyServer => keyServer.issuer).join(',')
+  return { ISSUER_BASE_URL: issuers, AUDIENCE: keyServers[0].audience, ...target.env, ...(target.ours ? oursEnv : {}) }
 }
 
 export const TARGET_NAMES = Object.keys(TARGETS)

@@ -8,9 +8,10 @@ const WARMUP_POOL_SIZE = 1000
  * Signs every token the benchmark sends, before any load starts (signing costs about 0.25 ms
  * each, far too slow to do inside the load generator). S3 gets a fresh pool per round: the
  * targets live through all rounds, so a pool sent twice would find round 1's tokens in a cache.
- * The pools are written to files the load generator reads, rather than sent over IPC.
+ * The pools are written to files the load generator reads, rather than sent over IPC. Every
+ * token is the first issuer's but `secondIssuer`: S2's claims, signed by the second (S6).
  */
-export function prepareTokens (keyServer, { poolSize, rounds, dir }) {
+export function prepareTokens ([keyServer, secondIssuer], { poolSize, rounds, dir }) {
   const distinct = () => keyServer.sign({ sub: `bench-${randomUUID()}@clients`, jti: randomUUID() })
   const writePool = (name, size) => {
     const file = join(dir, `${name}.json`)
@@ -19,6 +20,7 @@ export function prepareTokens (keyServer, { poolSize, rounds, dir }) {
   }
   return {
     reused: keyServer.sign({ scope: 'read:profile' }),
+    secondIssuer: secondIssuer.sign({ scope: 'read:profile' }),
     scoped: keyServer.sign({ scope: 'read:messages' }),
     forged: keyServer.sign({ scope: 'read:messages' }, { forged: true }),
     warmupPool: writePool('warmup', WARMUP_POOL_SIZE),
