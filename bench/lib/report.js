@@ -1,5 +1,5 @@
 import { BUSY_MACHINE_CORES } from './measure.js'
-import { SCENARIOS } from './scenarios.js'
+import { answers, SCENARIOS } from './scenarios.js'
 import { TARGETS } from './targets.js'
 import { max, median } from './stats.js'
 
@@ -48,6 +48,8 @@ export function summarise (runs, { targets, scenarios, rounds }) {
         for (const [code, count] of Object.entries(record.statuses)) statuses[code] = (statuses[code] ?? 0) + count
       }
       summary[target][scenario] = {
+        // A target that trusts one issuer does not run S6 at all: no records, nothing violated.
+        skipped: !answers(SCENARIOS[scenario], TARGETS[target]),
         rounds: records.length,
         rps: median(records.map(record => record.rps)),
         ratio: median(ratios),
@@ -127,8 +129,19 @@ function statusText (statuses) {
   return Object.entries(statuses).map(([code, count]) => `${code}×${count.toLocaleString('en-US')}`).join(', ') || 'none'
 }
 
+/** The targets a scenario skipped (one issuer, S6), as a sentence for under its tables; '' when none. */
+function skippedNote (scenario, targets) {
+  const skipped = targets.filter(target => !answers(SCENARIOS[scenario], TARGETS[target]))
+  if (skipped.length === 0) return ''
+  const [they, trust] = skipped.length === 1 ? ['It', 'trusts'] : ['They', 'trust']
+  return `Not run under ${scenario}: ${skipped.map(target => TARGETS[target].label).join('; ')}. ${they} ${trust} one issuer, so ` +
+    `would answer 401 to every token of the second: skipped, not counted as failing.`
+}
+
 function scenarioSection (scenario, summary, targets) {
-  const rows = targets.map(target => {
+  const ran = targets.filter(target => !summary[target][scenario].skipped)
+  const note = skippedNote(scenario, targets)
+  const rows = ran.map(target => {
     const s = summary[target][scenario]
     const wrong = Object.entries(s.statuses).some(([code]) => Number(code) !== s.expected)
     return [
@@ -147,7 +160,43 @@ function scenarioSection (scenario, summary, targets) {
   return [
     `### ${scenario}: ${SCENARIOS[scenario].title}`,
     '',
-    table(['target', 'req/s', '× ceiling', 'CPU µs/req', '× ceiling by CPU', 'p50 ms', 'p99 ms', 'peak RSS MB', 'busy: target / autocannon', 'responses (all rounds)'], rows)
+    table(['target', 'req/s', '× ceiling', 'CPU µs/req', '× ceiling by CPU', 'p50 ms', 'p99 ms', 'peak RSS MB', 'busy: target / autocannon', 'responses (all rounds)'], rows),
+    ...(note === '' ? [] : ['', note])
+  ].join('\n')
+}
+
+/**
+ * S2 beside S6 (S2's token on half the requests, the same claims from a second issuer on the
+ * other half), for the targets that ran S6 and for `ours`, the single-issuer service: what a
+ * second issuer costs, both in trusting it (ours-two-issuers against ours on S2) and in using it.
+ */
+function secondIssuerSection (summary, scenarios, targets) {
+  const hasS2 = scenarios.includes('S2')
+  const shown = targets.filter(target => target === 'ours' || !summary[target].S6.skipped)
+  const cell = (target, scenario) => {
+    const s = summary[target][scenario]
+    if (s === undefined) return 'not run'
+    if (s.skipped) return 'skipped: one issuer'
+    return `${integer(s.rps)} (${summary.ceiling === undefined ? 'n/a' : ratio(s.ratio)})`
+  }
+  const cpu = (target, scenario) => {
+    const s = summary[target][scenario]
+    return s === undefined || s.skipped ? '' : us(s.cpuPerRequestUs)
+  }
+  const rows = shown.map(target => {
+    const [two, one] = [summary[target].S6, summary[target].S2]
+    const share = hasS2 && !two.skipped && one.rps > 0 ? ratio(two.rps / one.rps) : 'n/a'
+    return [TARGETS[target].label, hasS2 ? cell(target, 'S2') : 'not run', cell(target, 'S6'), share, hasS2 ? cpu(target, 'S2') : '', cpu(target, 'S6')]
+  })
+  return [
+    '## A second issuer: S2 beside S6',
+    '',
+    'Medians over rounds: req/s, with the ratio to the ceiling in the same round in brackets (no issue-6 target applies to S6). ' +
+      'S6 sends S2\'s token and, alternately on every connection, the same claims signed by a second issuer. `ours` trusts one ' +
+      'issuer and runs S1-S5 only; `ours, two issuers` is the same build with ISSUER_BASE_URL naming both. The ratios to the ' +
+      'ceiling compare runs back to back; S6 ÷ S2 compares runs further apart in time, so it is the noisier of the two.',
+    '',
+    table(['target', 'S2 req/s (× ceiling)', 'S6 req/s (× ceiling)', 'S6 ÷ S2, req/s', 'CPU µs/req, S2', 'CPU µs/req, S6'], rows)
   ].join('\n')
 }
 
@@ -208,7 +257,7 @@ function roundsSection (runs, targets, scenarios, rounds) {
   const header = ['target', 'scenario', ...Array.from({ length: rounds }, (_, round) => `round ${round + 1}`)]
   const rows = []
   for (const scenario of scenarios) {
-    for (const target of targets) {
+    for (const target of targets.filter(target => answers(SCENARIOS[scenario], TARGETS[target]))) {
       rows.push([TARGETS[target].label, scenario, ...runs[target][scenario].map(record => `${integer(record.rps)}${disturbed(record) ? ' *' : ''}`)])
     }
   }
@@ -282,6 +331,8 @@ export function renderReport ({ runs, options, command, machine, revision, versi
   lines.push('## Results per scenario', '', 'Medians over rounds. CPU is the target process\'s own user + system time divided by the responses it sent.', '')
   for (const scenario of scenarios) lines.push(scenarioSection(scenario, summary, targets), '')
 
+  if (scenarios.includes('S6')) lines.push(secondIssuerSection(summary, scenarios, targets), '')
+
   if (targets.includes('ours-cluster-1') && targets.includes('ours-cluster-2')) lines.push(clusterSection(summary, scenarios), '')
   if (targets.includes('ours') && LOGGING_TARGETS.some(target => targets.includes(target))) lines.push(loggingSection(summary, scenarios, targets), '')
 
@@ -291,9 +342,15 @@ export function renderReport ({ runs, options, command, machine, revision, versi
     '## How it was measured',
     '',
     '- A key server on 127.0.0.1 publishes OIDC discovery and a JWKS with one RSA-2048 key; every token is RS256, ' +
-      `issuer and audience as configured, valid for ${tokenTtl}. Every target gets the same ISSUER_BASE_URL and AUDIENCE.`,
+      `issuer and audience as configured, valid for ${tokenTtl}. Every target gets the same ISSUER_BASE_URL and AUDIENCE` +
+      `${targets.some(target => TARGETS[target].issuers >= 2) ? ', but `ours-two-issuers`, whose ISSUER_BASE_URL names a second key server too (S6 below)' : ''}.`,
     '- S2 sends one token (scope `read:profile`) on every request; S4 one token with scope `read:messages`; S5 one token ' +
       'whose header and claims are valid but whose signature was made by another key under the same `kid`.',
+    ...(scenarios.includes('S6')
+      ? ['- S6 sends two tokens, alternating on every connection: S2\'s, and the same claims from a second key server on 127.0.0.1 ' +
+          '(its own issuer, discovery and RSA key). Only targets with auth that trust both issuers run it (`ours-two-issuers`: ' +
+          'ISSUER_BASE_URL names both, AUDIENCE as for the rest), and the ceiling; every other target trusts the first issuer alone.']
+      : []),
     `- S3 sends ${options.tokens.toLocaleString('en-US')} tokens, each exactly once, from a pool signed for that round ` +
       '(the targets live through all rounds, so a pool sent twice would meet the first round\'s cache). One cursor is shared by ' +
       'all connections, so no token repeats within a run, by the same connection or another.',
