@@ -25,6 +25,11 @@ export interface LocalIssuerOptions {
   logger?: FastifyBaseLogger | boolean
   /** Where NODE_ENV and the LOCAL_ISSUER_* variables are read. Default: process.env. */
   env?: NodeJS.ProcessEnv
+  /**
+   * Signs access tokens with a shared secret instead of the issuer's RSA key: HS256, HS384 or HS512
+   * with `secret`, the API's SECRET (its UTF-8 bytes, at least 32). Default: RS256 with the key in keyDir.
+   */
+  signing?: { algorithm: string, secret: string }
 }
 
 export type LoopbackAddress = '127.0.0.1' | '::1'
@@ -35,7 +40,21 @@ export interface IssuerSettings {
   readonly host: LoopbackAddress
   readonly configPath: string
   readonly keyDir: string
+  /** Set when access tokens are signed with a shared secret; undefined: RS256 with the RSA key. */
+  readonly hmac: HmacSigning | undefined
 }
+
+export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const
+export type HmacAlgorithm = typeof HMAC_ALGORITHMS[number]
+
+export interface HmacSigning {
+  readonly algorithm: HmacAlgorithm
+  /** The secret's UTF-8 bytes, as Auth0 and the API use it. */
+  readonly secret: Buffer
+}
+
+/** What the API requires of SECRET too. */
+const MIN_SECRET_BYTES = 32
 
 export const PRODUCTION_REFUSAL =
   'The local development issuer refuses to run with NODE_ENV=production: set ISSUER_BASE_URL to your real authorization server (e.g. https://YOUR_TENANT.auth0.com/).'
@@ -52,8 +71,21 @@ export function resolveSettings (options: LocalIssuerOptions): IssuerSettings {
     port: options.port ?? portFromEnv(env),
     host: loopbackAddress(options.host ?? '127.0.0.1'),
     configPath: resolve(unlessEmpty(options.configPath) ?? readEnv(env, 'LOCAL_ISSUER_CONFIG') ?? join(root(), DEFAULT_CONFIG_FILE)),
-    keyDir: resolve(unlessEmpty(options.keyDir) ?? readEnv(env, 'LOCAL_ISSUER_KEY_DIR') ?? join(root(), DEFAULT_KEY_DIR))
+    keyDir: resolve(unlessEmpty(options.keyDir) ?? readEnv(env, 'LOCAL_ISSUER_KEY_DIR') ?? join(root(), DEFAULT_KEY_DIR)),
+    hmac: hmacSigning(options.signing)
   }
+}
+
+/** The service passes its own ALGORITHMS and SECRET here; each mistake is one line naming the variable. */
+function hmacSigning (signing: LocalIssuerOptions['signing']): HmacSigning | undefined {
+  if (signing === undefined) return undefined
+  const { algorithm, secret } = signing
+  if (!(HMAC_ALGORITHMS as readonly string[]).includes(algorithm)) {
+    throw new Error(`ALGORITHMS names ${algorithm}, which the local issuer cannot sign: it signs RS256 with its own key, or ${HMAC_ALGORITHMS.join(', ')} with SECRET`)
+  }
+  const bytes = Buffer.from(secret, 'utf8')
+  if (bytes.length < MIN_SECRET_BYTES) throw new Error(`SECRET must be at least ${MIN_SECRET_BYTES} bytes long to sign ${algorithm} access tokens`)
+  return { algorithm: algorithm as HmacAlgorithm, secret: bytes }
 }
 
 /** Where the local issuer runs by default: `http://localhost:<LOCAL_ISSUER_PORT or 3011>/`. */

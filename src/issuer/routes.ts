@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
-import { randomUUID, sign } from 'node:crypto'
-import { GRANT_TYPES, type GrantType, type IssuerConfig } from './config.js'
+import { createHmac, randomUUID, sign } from 'node:crypto'
+import { GRANT_TYPES, type GrantType, type HmacAlgorithm, type HmacSigning, type IssuerConfig } from './config.js'
 import { decideGrant, type TokenGrant, type TokenRequestBody } from './grants.js'
 import type { KeyStore, SigningKey } from './keys.js'
 
@@ -18,10 +18,12 @@ interface IssuerContext {
   readonly keys: KeyStore
   /** `http://localhost:<port>/`; a function because the port is known only once listening. */
   readonly issuerUrl: () => string
+  /** Set when access tokens are signed with the API's shared secret instead of the RSA key. */
+  readonly hmac: HmacSigning | undefined
 }
 
 /** OpenID Connect discovery and the key set, the two documents a verifier fetches. */
-export const discoveryRoutes: FastifyPluginAsync<IssuerContext> = async (app, { config, keys, issuerUrl }) => {
+export const discoveryRoutes: FastifyPluginAsync<IssuerContext> = async (app, { config, keys, issuerUrl, hmac }) => {
   app.get(DISCOVERY_PATH, async () => {
     const issuer = issuerUrl()
     return {
@@ -32,11 +34,12 @@ export const discoveryRoutes: FastifyPluginAsync<IssuerContext> = async (app, { 
       token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
       scopes_supported: [...new Set([...config.apis.values()].flatMap(api => api.scopes))],
       // No ID tokens are issued; OIDC clients expect the field, and it names the access tokens' algorithm.
-      id_token_signing_alg_values_supported: ['RS256'],
+      id_token_signing_alg_values_supported: [hmac?.algorithm ?? 'RS256'],
       claims_supported: ['iss', 'sub', 'aud', 'iat', 'exp', 'scope', 'azp', 'gty', 'jti', 'permissions']
     }
   })
 
+  // With HMAC signing the RSA key stays published; no token refers to it.
   app.get(JWKS_PATH, async () => {
     const { published } = await keys.current()
     return { keys: published.map(key => key.publicJwk) }
@@ -84,14 +87,17 @@ async function emptyBodyAsNoParameters (request: FastifyRequest<{ Body: TokenReq
 }
 
 /** POST /oauth/token: client credentials and password grants, as Auth0's quickstarts call it. */
-export const tokenRoute: FastifyPluginAsync<IssuerContext> = async (app, { config, keys, issuerUrl }) => {
+export const tokenRoute: FastifyPluginAsync<IssuerContext> = async (app, { config, keys, issuerUrl, hmac }) => {
+  const secretSigner = hmac === undefined ? undefined : hmacSigner(hmac)
   // Only the two encodings token requests use; anything else gets a clear invalid_request.
   app.removeContentTypeParser('text/plain')
   app.post<{ Body: TokenRequestBody }>(TOKEN_PATH, { schema: tokenSchema, onRequest: noStore, preValidation: emptyBodyAsNoParameters }, async (request) => {
     const grant = await decideGrant(config, request.body, request.headers.authorization)
-    const { signing } = await keys.current()
-    const response = issueAccessToken(grant, issuerUrl(), signing)
-    request.log.info({ client: grant.clientId, sub: grant.subject, aud: grant.api.identifier, scope: response.scope, kid: signing.kid }, 'issued an access token')
+    // The RSA key is looked up for every token: `issuer:rotate` changes it while the issuer runs.
+    const signer = secretSigner ?? rsaSigner((await keys.current()).signing)
+    const response = issueAccessToken(grant, issuerUrl(), signer)
+    const { alg, kid } = signer.header
+    request.log.info({ client: grant.clientId, sub: grant.subject, aud: grant.api.identifier, scope: response.scope, alg, kid }, 'issued an access token')
     return response
   })
 }
@@ -107,7 +113,7 @@ export interface TokenResponse {
 /** Auth0 spells grant types with dashes in the `gty` claim. */
 const GTY: Record<GrantType, string> = { client_credentials: 'client-credentials', password: 'password' }
 
-function issueAccessToken (grant: TokenGrant, issuer: string, key: SigningKey, now: Date = new Date()): TokenResponse {
+function issueAccessToken (grant: TokenGrant, issuer: string, signer: TokenSigner, now: Date = new Date()): TokenResponse {
   const iat = Math.floor(now.getTime() / 1000)
   const expiresIn = grant.api.tokenLifetimeSeconds
   const scope = grant.scopes.join(' ')
@@ -123,15 +129,37 @@ function issueAccessToken (grant: TokenGrant, issuer: string, key: SigningKey, n
     jti: randomUUID(),
     ...(grant.api.rbac ? { permissions: [...grant.scopes] } : {})
   }
-  return { access_token: signJwt(claims, key), token_type: 'Bearer', expires_in: expiresIn, scope }
+  return { access_token: signJwt(claims, signer), token_type: 'Bearer', expires_in: expiresIn, scope }
 }
 
-/** A compact RS256 JWS; node:crypto is all it takes, and verifying with another library checks it. */
-function signJwt (claims: object, key: SigningKey): string {
-  const header = { alg: 'RS256', typ: 'JWT', kid: key.kid }
-  const signingInput = `${base64url(header)}.${base64url(claims)}`
-  const signature = sign('sha256', Buffer.from(signingInput), key.privateKey)
-  return `${signingInput}.${signature.toString('base64url')}`
+/** A JWS header and the signature that goes with it. */
+interface TokenSigner {
+  readonly header: { readonly alg: string, readonly typ: 'JWT', readonly kid?: string }
+  signature(signingInput: Buffer): Buffer
+}
+
+/** RS256 with the issuer's current key, named by its kid for the verifier's key set lookup. */
+function rsaSigner (key: SigningKey): TokenSigner {
+  return {
+    header: { alg: 'RS256', typ: 'JWT', kid: key.kid },
+    signature: input => sign('sha256', input, key.privateKey)
+  }
+}
+
+const HMAC_HASH: Record<HmacAlgorithm, string> = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' }
+
+/** HS256/384/512 with the shared secret; no kid, as Auth0's HS256 tokens: there is one secret. */
+function hmacSigner ({ algorithm, secret }: HmacSigning): TokenSigner {
+  return {
+    header: { alg: algorithm, typ: 'JWT' },
+    signature: input => createHmac(HMAC_HASH[algorithm], secret).update(input).digest()
+  }
+}
+
+/** A compact JWS; node:crypto is all it takes, and verifying with another library checks it. */
+function signJwt (claims: object, signer: TokenSigner): string {
+  const signingInput = `${base64url(signer.header)}.${base64url(claims)}`
+  return `${signingInput}.${signer.signature(Buffer.from(signingInput)).toString('base64url')}`
 }
 
 function base64url (value: object): string {

@@ -43,7 +43,7 @@ export async function startLocalIssuer (options: LocalIssuerOptions = {}): Promi
     throw err
   }
   const issuer = localIssuerUrl(app.server.address())
-  app.log.warn({ issuer, config: settings.configPath, keyDir: settings.keyDir },
+  app.log.warn({ issuer, config: settings.configPath, keyDir: settings.keyDir, alg: settings.hmac?.algorithm ?? 'RS256' },
     `DEVELOPMENT authorization server at ${issuer}: its clients, users and secrets are public test data; never use it in production (set ISSUER_BASE_URL to a real issuer instead)`)
   return { issuer, app, close: async () => { await app.close() } }
 }
@@ -84,8 +84,9 @@ export async function createIssuerApp (settings: IssuerSettings, logger: Fastify
     app.setNotFoundHandler(notFoundHandler)
     app.addHook('onClose', async () => { await twin.close() })
     await app.register(formbody)
-    await app.register(discoveryRoutes, { config, keys, issuerUrl })
-    await app.register(tokenRoute, { config, keys, issuerUrl })
+    const context = { config, keys, issuerUrl, hmac: settings.hmac }
+    await app.register(discoveryRoutes, context)
+    await app.register(tokenRoute, context)
     await app.ready()
     return { app, twin }
   } catch (err) {

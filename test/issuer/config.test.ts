@@ -139,3 +139,26 @@ t.test('settings: options first, then LOCAL_ISSUER_* variables, then defaults', 
   t.equal(defaultLocalIssuerUrl({ LOCAL_ISSUER_PORT: '4000' }), 'http://localhost:4000/')
   t.throws(() => defaultLocalIssuerUrl({ LOCAL_ISSUER_PORT: 'x' }), { message: 'Invalid LOCAL_ISSUER_PORT "x": expected a port number from 0 to 65535' })
 })
+
+t.test('signing: RS256 with the RSA key by default, or HS256/384/512 with the API\'s SECRET', async t => {
+  const secret = 'a-shared-secret-of-32-bytes-long'
+  t.equal(resolveSettings({ env: {} }).hmac, undefined)
+  for (const algorithm of ['HS256', 'HS384', 'HS512']) {
+    t.same(resolveSettings({ env: {}, signing: { algorithm, secret } }).hmac, { algorithm, secret: Buffer.from(secret) }, algorithm)
+  }
+  t.same(resolveSettings({ env: {}, signing: { algorithm: 'HS256', secret: 'é'.repeat(16) } }).hmac?.secret, Buffer.from('é'.repeat(16), 'utf8'), 'UTF-8 bytes: 16 characters, 32 bytes')
+  for (const algorithm of ['RS256', 'ES256', 'none', 'hs256', '']) {
+    t.throws(() => resolveSettings({ env: {}, signing: { algorithm, secret } }), {
+      message: `ALGORITHMS names ${algorithm}, which the local issuer cannot sign: it signs RS256 with its own key, or HS256, HS384, HS512 with SECRET`
+    }, JSON.stringify(algorithm))
+  }
+  for (const short of ['', 'x'.repeat(31), 'é'.repeat(15) + 'x']) {
+    t.throws(() => resolveSettings({ env: {}, signing: { algorithm: 'HS384', secret: short } }), {
+      message: 'SECRET must be at least 32 bytes long to sign HS384 access tokens'
+    }, `${Buffer.byteLength(short)} bytes`)
+  }
+  const { configPath, keyDir } = await testDirs(t)
+  await t.rejects(startLocalIssuer({ port: 0, logger: false, env: {}, configPath, keyDir, signing: { algorithm: 'HS256', secret: 'short' } }), {
+    message: 'SECRET must be at least 32 bytes long to sign HS256 access tokens'
+  }, 'the issuer does not start')
+})

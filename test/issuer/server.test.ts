@@ -1,13 +1,15 @@
 // Starting the issuer: options and environment, loopback only, the production refusal, both
 // loopback addresses, and what it logs (the development warning, never a secret).
+import { createHmac } from 'node:crypto'
 import { createServer, request as httpRequest, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { createVerifier } from 'fast-jwt'
 import t from 'tap'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { PRODUCTION_REFUSAL, resolveSettings, type LoopbackAddress } from '../../src/issuer/config.js'
 import { rotateSigningKey } from '../../src/issuer/keys.js'
 import { LoopbackTwin, QueryFreeLogController, buildLocalIssuer, createIssuerApp, startLocalIssuer } from '../../src/issuer/server.js'
-import { SECRETS, captureLogs, clientCredentials, passwordGrant, postToken, startTestIssuer, testDirs } from './helpers.js'
+import { AUDIENCE, SECRETS, captureLogs, clientCredentials, passwordGrant, postToken, startTestIssuer, testDirs } from './helpers.js'
 
 function listen (host: string, port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
@@ -130,7 +132,7 @@ t.test('an app that is not listening has no issuer identifier to put in tokens',
 t.test('logs: the development warning, and never a secret, password or token', async t => {
   const logs = captureLogs()
   const { issuer } = await startTestIssuer(t, { logger: logs.logger })
-  t.match(logs.lines.find(line => line.level === 40), { issuer, msg: /^DEVELOPMENT authorization server at http:\/\/localhost:\d+\/: .*never use it in production/ })
+  t.match(logs.lines.find(line => line.level === 40), { issuer, alg: 'RS256', msg: /^DEVELOPMENT authorization server at http:\/\/localhost:\d+\/: .*never use it in production/ })
 
   const tokens = [
     await postToken(issuer, clientCredentials('m2m-reader', SECRETS.reader)),
@@ -146,7 +148,7 @@ t.test('logs: the development warning, and never a secret, password or token', a
     t.notOk(text.includes(secret), `never logged: ${secret.slice(0, 12)}...`)
   }
   t.match(logs.lines.filter(line => line.msg === 'issued an access token'), [
-    { client: 'm2m-reader', sub: 'm2m-reader@clients', aud: 'https://quickstarts/api', scope: 'read:messages', kid: String },
+    { client: 'm2m-reader', sub: 'm2m-reader@clients', aud: 'https://quickstarts/api', scope: 'read:messages', alg: 'RS256', kid: String },
     { client: 'local-app', sub: 'auth0|test-user', scope: 'read:messages' }
   ])
   t.match(logs.lines.filter(line => line.msg === 'request completed').at(-1), { method: 'POST', path: '/oauth/token', statusCode: 400, responseTime: Number })
@@ -160,4 +162,30 @@ t.test('the request log records a response that failed midway', async t => {
   const failure = new Error('socket hang up')
   new QueryFreeLogController().requestCompleted(failure, request as unknown as FastifyRequest, reply as unknown as FastifyReply)
   t.same(logged, [{ method: 'GET', path: '/.well-known/jwks.json', statusCode: 200, responseTime: 1, err: failure }])
+})
+
+t.test('HMAC signing: HS256/384/512 with the shared secret, no kid; the RSA key stays published, unused', async t => {
+  const secret = 'the-api-signing-secret-of-32-bytes+'
+  for (const [algorithm, hash] of [['HS256', 'sha256'], ['HS384', 'sha384'], ['HS512', 'sha512']] as const) {
+    const logs = captureLogs()
+    const { issuer } = await startTestIssuer(t, { logger: logs.logger, signing: { algorithm, secret } })
+    t.match(logs.lines.find(line => line.level === 40), { issuer, alg: algorithm, msg: /^DEVELOPMENT authorization server/ })
+    const discovery = await (await fetch(new URL('.well-known/openid-configuration', issuer))).json() as Record<string, unknown>
+    t.same(discovery.id_token_signing_alg_values_supported, [algorithm], `${algorithm}: discovery names it`)
+    const { keys } = await (await fetch(new URL('.well-known/jwks.json', issuer))).json() as { keys: Array<Record<string, unknown>> }
+    t.match(keys, [{ kty: 'RSA', alg: 'RS256' }], `${algorithm}: the JWKS still serves the RSA key`)
+
+    const { status, body } = await postToken(issuer, clientCredentials('m2m-reader', SECRETS.reader))
+    t.equal(status, 200)
+    const token = body.access_token as string
+    const [header, payload, signature] = token.split('.') as [string, string, string]
+    t.same(JSON.parse(Buffer.from(header, 'base64url').toString()), { alg: algorithm, typ: 'JWT' }, `${algorithm}: header without kid`)
+    t.equal(signature, createHmac(hash, Buffer.from(secret, 'utf8')).update(`${header}.${payload}`).digest('base64url'), `${algorithm}: HMAC of the secret's UTF-8 bytes`)
+    const claims = createVerifier({ key: secret, algorithms: [algorithm], allowedIss: issuer, allowedAud: AUDIENCE, requiredClaims: ['exp', 'sub'] })(token) as Record<string, unknown>
+    t.match(claims, { sub: 'm2m-reader@clients', scope: 'read:messages', permissions: ['read:messages'] }, `${algorithm}: another library verifies it`)
+    t.throws(() => createVerifier({ key: `${secret}x`, algorithms: [algorithm] })(token), { code: 'FAST_JWT_INVALID_SIGNATURE' }, `${algorithm}: not with another secret`)
+
+    t.match(logs.lines.filter(line => line.msg === 'issued an access token'), [{ client: 'm2m-reader', alg: algorithm, kid: undefined }])
+    t.notOk(logs.text().includes(secret), `${algorithm}: the secret is never logged`)
+  }
 })
