@@ -33,6 +33,9 @@ export async function startServer ({ env, localIssuer = true }: StartOptions = {
     if (server.authSettings.localIssuer) {
       if (!localIssuer) throw new ConfigError('ISSUER_BASE_URL', CLUSTER_NEEDS_ISSUER)
       const { LOCAL_ISSUER_PORT, LOCAL_ISSUER_CONFIG, LOCAL_ISSUER_KEY_DIR, NODE_ENV } = server.config
+      // The one trusted issuer in local mode; with ALGORITHMS=HS256 (HS384, HS512) it has SECRET,
+      // and the local issuer signs with what the API verifies with.
+      const { algorithms: [algorithm], secret } = server.authSettings.issuers[0]
       // Loaded only in local mode: a service pointed at a real issuer never carries its code.
       const { startLocalIssuer } = await import('./issuer/server.js')
       const local = await startLocalIssuer({
@@ -41,7 +44,8 @@ export async function startServer ({ env, localIssuer = true }: StartOptions = {
         keyDir: LOCAL_ISSUER_KEY_DIR,
         logger: server.log.child({ component: 'local-issuer' }),
         // Configuration comes from the validated environment (and .env), not process.env.
-        env: { NODE_ENV }
+        env: { NODE_ENV },
+        signing: secret === undefined ? undefined : { algorithm, secret }
       })
       server.addHook('onClose', () => local.close())
     }
