@@ -1,6 +1,5 @@
-import cluster from 'node:cluster'
 import { pino, stdSerializers, type DestinationStream, type Logger, type LoggerOptions } from 'pino'
-import { LogLineWriter, PIPE_BUF } from './log-writer.js'
+import { stdoutDestination } from './log-destination.js'
 
 /**
  * Where credentials could appear in a log object; pino replaces them before anything is written.
@@ -60,30 +59,9 @@ export function loggerOptions (): LoggerOptions {
   }
 }
 
-/** Log lines waiting for a slow stdout reader beyond this (in characters) are dropped, not kept. */
-const MAX_PENDING_LOG_CHARS = 16 * 2 ** 20
-
-let stdoutWriter: LogLineWriter | undefined
-
 /**
- * stdout, written off the event loop and capped (LogLineWriter). Every rejection is logged, so a
- * flood of bad tokens is a flood of lines: the writes never block a request, and when the reader
- * falls more than 16 Mi characters behind, lines are dropped (and counted) rather than stalling
- * the service or growing its memory. One writer per process, so its lines never interleave; what
- * still waits when the process exits is written before it goes.
+ * The service's logger: our pino settings, writing to `stream`, or to stdout (src/log-destination.ts).
  */
-function logDestination (): DestinationStream {
-  if (stdoutWriter === undefined) {
-    // Cluster workers share the primary's stdout: writes of whole lines within PIPE_BUF are
-    // atomic, so one worker's lines never tear another's.
-    const writer = new LogLineWriter({ fd: 1, maxPendingChars: MAX_PENDING_LOG_CHARS, maxWriteBytes: cluster.isWorker ? PIPE_BUF : Infinity })
-    process.once('exit', () => { writer.writeWaitingSync() })
-    stdoutWriter = writer
-  }
-  return stdoutWriter
-}
-
-/** The service's logger: our pino settings, writing to `stream`, or to stdout through LogLineWriter. */
 export function serviceLogger (stream?: DestinationStream): Logger {
-  return pino(loggerOptions(), stream ?? logDestination())
+  return pino(loggerOptions(), stream ?? stdoutDestination())
 }
