@@ -1,6 +1,10 @@
 import cluster from 'node:cluster'
+import { createRequire } from 'node:module'
 import { hostname } from 'node:os'
+import { isatty } from 'node:tty'
 import { pino, type DestinationStream } from 'pino'
+import type PinoPretty from 'pino-pretty'
+import { isProduction } from './production.js'
 
 /** Writes to a pipe up to this size are atomic (POSIX PIPE_BUF on Linux): never interleaved with another writer's. */
 export const PIPE_BUF = 4096
@@ -13,15 +17,40 @@ const MAX_PENDING_BYTES = 16 * 2 ** 20
 /** pino's asynchronous destination (sonic-boom, which pino depends on). */
 type SonicBoom = ReturnType<typeof pino.destination>
 
+/**
+ * Pretty lines for a person at a terminal; JSON lines for everything else: pipes, files, log
+ * collectors, tests. Production stays JSON even on a terminal (`docker run -t` gives a container
+ * one), so a collector never meets a pretty line.
+ */
+export function logFormat (stdoutIsTerminal: boolean, nodeEnv: string | undefined): 'pretty' | 'json' {
+  return stdoutIsTerminal && !isProduction(nodeEnv) ? 'pretty' : 'json'
+}
+
 let stdout: DestinationStream | undefined
 
 /**
  * The service's stdout, made once per process so that every logger's lines go through one buffer
- * and never interleave.
+ * and never interleave. isatty(1), not process.stdout.isTTY: merely reading process.stdout makes
+ * Node switch a pipe on fd 1 to non-blocking mode, for this process and whoever shares the pipe.
  */
 export function stdoutDestination (): DestinationStream {
-  stdout ??= jsonDestination({ fd: 1, maxPendingBytes: MAX_PENDING_BYTES })
+  stdout ??= destinationFor(logFormat(isatty(1), process.env.NODE_ENV), 1)
   return stdout
+}
+
+/** Where lines of `format` go when written to `fd`. */
+export function destinationFor (format: 'pretty' | 'json', fd: number): DestinationStream {
+  return format === 'pretty' ? prettyDestination(fd) : jsonDestination({ fd, maxPendingBytes: MAX_PENDING_BYTES })
+}
+
+/**
+ * pino-pretty in this thread, writing synchronously: a terminal is read by a person, at a
+ * person's pace. Loaded only here, so a service logging JSON never carries it (about 9 MB).
+ * pino redacts before any destination sees a line, so redaction holds here too.
+ */
+export function prettyDestination (destination: number | NodeJS.WritableStream, colorize?: boolean): DestinationStream {
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty
+  return pretty({ destination, sync: true, colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' })
 }
 
 export interface JsonDestinationOptions {

@@ -60,7 +60,8 @@ export function loggerOptions (): LoggerOptions {
 }
 
 /**
- * The service's logger: our pino settings, writing to `stream`, or to stdout (src/log-destination.ts).
+ * The service's logger: our pino settings, writing to `stream`, or to stdout: JSON lines, or
+ * pretty ones on a terminal (src/log-destination.ts).
  */
 export function serviceLogger (stream?: DestinationStream): Logger {
   return pino(loggerOptions(), stream ?? stdoutDestination())

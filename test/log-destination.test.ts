@@ -2,15 +2,19 @@ import { execFileSync, spawn } from 'node:child_process'
 import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Writable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
+import { pino } from 'pino'
 import { test, type Test } from 'tap'
-import { jsonDestination, PIPE_BUF } from '../src/log-destination.js'
+import { destinationFor, jsonDestination, logFormat, PIPE_BUF, prettyDestination } from '../src/log-destination.js'
+import { loggerOptions } from '../src/logger.js'
 
 const LOG_THEN_EXIT = fileURLToPath(new URL('./fixtures/log-then-exit.ts', import.meta.url))
 
 type Destination = ReturnType<typeof jsonDestination>
 const lineOf = (i: number): string => `${JSON.stringify({ i, msg: 'x'.repeat(80) })}\n`
 const flushed = async (destination: Destination): Promise<void> => { await new Promise<void>(resolve => { destination.flush(() => { resolve() }) }) }
+const fileLines = (path: string) => readFileSync(path, 'utf8').split('\n').filter(Boolean).map(line => JSON.parse(line) as Record<string, unknown>)
 
 function scratchDir (t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'log-destination-'))
@@ -79,6 +83,40 @@ async function logThenExit (args: string[], stdout: 'pipe' | number = 'pipe'): P
   const code = await new Promise<number | null>(resolve => child.on('close', resolve))
   return { code, stdout: text, ms: Date.now() - started }
 }
+
+test('pretty lines only for a terminal, and never in production', async t => {
+  t.equal(logFormat(true, undefined), 'pretty', 'npm start in a terminal')
+  t.equal(logFormat(true, 'development'), 'pretty')
+  t.equal(logFormat(false, undefined), 'json', 'a pipe, a file, a log collector, the tests')
+  for (const nodeEnv of ['production', ' Production ']) {
+    t.equal(logFormat(true, nodeEnv), 'json', `a terminal with NODE_ENV=${JSON.stringify(nodeEnv)} (docker run -t)`)
+  }
+})
+
+test('the pretty destination formats the service\'s lines for a person, credentials still redacted', async t => {
+  let text = ''
+  const screen = new Writable({ write (chunk: Buffer, _encoding, done) { text += chunk.toString(); done() } })
+  const logger = pino(loggerOptions(), prettyDestination(screen, false))
+  logger.info({ code: 'AUTH_TOKEN_MALFORMED', statusCode: 401, headers: { authorization: 'Bearer abc.def.ghi' } }, 'request rejected')
+  await new Promise(resolve => setImmediate(resolve))
+  t.match(text, /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: request rejected\n/, 'time, level and message first')
+  t.match(text, /code: "AUTH_TOKEN_MALFORMED"/)
+  t.match(text, /"authorization": "\[REDACTED\]"/)
+  t.notMatch(text, /abc\.def\.ghi|"level"|hostname|pid/, 'no token, no JSON line, no pid or host name')
+})
+
+test('each format written to a descriptor: pretty or JSON lines', async t => {
+  const pretty = logFile(t)
+  const json = logFile(t)
+  const prettyLogger = pino(loggerOptions(), destinationFor('pretty', pretty.fd))
+  const jsonDestination = destinationFor('json', json.fd) as Destination
+  const jsonLogger = pino(loggerOptions(), jsonDestination)
+  for (const logger of [prettyLogger, jsonLogger]) logger.warn({ code: 'X' }, 'hello')
+  await flushed(jsonDestination)
+  await new Promise(resolve => setImmediate(resolve))
+  t.match(readFileSync(pretty.path, 'utf8'), /^\[[\d:.]+\] WARN: hello\n {4}code: "X"\n$/)
+  t.match(fileLines(json.path), [{ level: 40, code: 'X', msg: 'hello' }])
+})
 
 test('JSON lines arrive whole and in order; flush calls back once they are written', async t => {
   const { path, fd } = logFile(t)
