@@ -80,14 +80,14 @@ export function jsonDestination ({ fd, maxPendingBytes, sharedPipe = cluster.isW
   })
   let dropped = 0
   destination.on('drop', () => { dropped++ })
-  // sonic-boom says 'write' before it frees the bytes written: announce on the next tick, with room.
+  // sonic-boom says 'write' before it frees the bytes written: announce on the next tick, with
+  // room. (Each write ends in its own callback, so one announcement waits at most.)
   destination.on('write', () => { if (dropped > 0) process.nextTick(announceDropped) })
   function announceDropped (): void {
     const count = dropped
-    if (count === 0) return // announced already, on an earlier write's tick
     dropped = 0
     destination.write(droppedLinesNotice(count))
-    if (dropped > 0) dropped = count // the notice found no room either: it goes after the next write
+    if (dropped > 0) dropped = count // the notice found no room either: the count waits for the next write
   }
   // A failed write (a full disk, EIO) stays in sonic-boom's buffer and is tried again with the next
   // write or flush, so without this listener the error would end the process. At exit, though,

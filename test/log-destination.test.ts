@@ -152,6 +152,24 @@ test('a reader that stops reading blocks no call; past the cap lines are dropped
   t.match(lines.at(-1), { level: 40, dropped: 100 - kept.length, msg: /^log lines dropped/ }, 'the count follows the lines kept')
 })
 
+test('a count whose notice finds no room either waits for the next write, whole', async t => {
+  const { path, fd } = logFile(t)
+  const line = `${JSON.stringify({ msg: 'short' })}\n`
+  const destination = jsonDestination({ fd, maxPendingBytes: 3 * line.length }) // less than a notice
+  const dropped: string[] = []
+  destination.on('drop', (data: string) => { dropped.push(data) })
+  const overflow = async (lines: number): Promise<void> => {
+    for (let i = 0; i < lines; i++) destination.write(line)
+    await new Promise(resolve => setTimeout(resolve, 250)) // the periodic flush writes what fits
+  }
+  await overflow(5)
+  await overflow(4)
+  // Tried after every write, the periodic flush's included; each attempt that finds no room is dropped too.
+  const counts = dropped.filter(data => data.includes('"dropped"')).map(data => (JSON.parse(data) as { dropped: number }).dropped)
+  t.same([...new Set(counts)], [2, 3], 'the later notices count the earlier lines too, never a notice')
+  t.equal(readFileSync(path, 'utf8'), line.repeat(6))
+})
+
 test('writers sharing a pipe (cluster workers) never tear each other\'s lines', async t => {
   const { readFd, writeFd } = namedPipe(t)
   const destinations = [0, 1].map(() => jsonDestination({ fd: writeFd, maxPendingBytes: 2 ** 24, sharedPipe: true }))
