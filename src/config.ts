@@ -266,7 +266,7 @@ export function deriveAuthSettings (env: Env): AuthSettings {
     }
     if (audienceList.length === 0) {
       throw own.audience === undefined
-        ? new ConfigError('AUDIENCE', `must name at least one audience (your API identifier), got "${audience ?? ''}"`)
+        ? new ConfigError('AUDIENCE', `must name at least one audience (your API identifier), got "${String(audience)}"`)
         : new ConfigError('ISSUERS_FILE', `"${issuer}".audience must name at least one audience (your API identifier)`)
     }
     const algorithms = own.algorithms === undefined ? defaultAlgorithms : parseAlgorithms(listOf(own.algorithms), 'ISSUERS_FILE')

@@ -1,6 +1,7 @@
 import type { FastifyDynamicSwaggerOptions } from '@fastify/swagger'
 import type { FastifySchema, RouteOptions } from 'fastify'
 import { describePolicy, describeScopes, routePolicy, type RoutePolicy } from '../auth/route-policy.js'
+import type { ClaimRequirement } from '../auth/claim-rules.js'
 import type { ScopeRequirement } from '../auth/scopes.js'
 import { rejectionResponses } from './error-responses.js'
 import { OAUTH2_SCHEME, securityRequirements, securitySchemes, type SecurityRequirement, type SecuritySchemes } from './security.js'
@@ -15,13 +16,14 @@ type Schema = FastifySchema & { hide?: boolean, description?: string }
 
 const POLICY_TEXT: Record<RoutePolicy['kind'], (policy: RoutePolicy) => string> = {
   public: () => 'Public: no access token needed.',
-  token: policy => `Needs a valid access token${claimsText(policy)}.`,
-  scopes: policy => `Needs a valid access token with scopes ${describeScopes((policy as { requirement: ScopeRequirement }).requirement)}${claimsText(policy)}.`
+  token: policy => `Needs a valid access token${claimsText(policy as WithClaims)}.`,
+  scopes: policy => `Needs a valid access token with scopes ${describeScopes((policy as { requirement: ScopeRequirement }).requirement)}${claimsText(policy as WithClaims)}.`
 }
 
 /** Claim rules have no place in OpenAPI's security requirements: the description says them. */
-function claimsText (policy: RoutePolicy): string {
-  const claims = policy.kind === 'public' ? undefined : policy.claims
+type WithClaims = { claims?: readonly ClaimRequirement[] }
+
+function claimsText ({ claims }: WithClaims): string {
   return claims === undefined ? '' : ` whose claims satisfy: ${claims.map(claim => claim.description).join(', ')} (else 401 AUTH_CLAIM_MISMATCH)`
 }
 
