@@ -1,13 +1,14 @@
 import closeWithGrace from 'close-with-grace'
 import { parseArgs } from 'node:util'
+import { IssuerUnreachableError, TokenClient, TokenRequestError } from '../client/token-client.js'
 import { DEV_AUDIENCE, DEV_CLIENT_SECRETS, SCOPED_CLIENT, UNSCOPED_CLIENT } from '../dev-credentials.js'
 import { defaultLocalIssuerUrl, resolveSettings } from './config.js'
 import { retireOldKeys, rotateSigningKey, type KeySet } from './keys.js'
-import { TOKEN_PATH, type TokenResponse } from './routes.js'
+import { TOKEN_PATH } from './routes.js'
 import { startLocalIssuer, type LocalIssuer } from './server.js'
 
-// The `issuer` and `token` commands without the process (cli.ts and token-cli.ts run them), and the
-// client the token command asks the issuer with.
+// The `issuer` and `token` commands without the process (cli.ts and token-cli.ts run them); the
+// token command asks the issuer through the token client in src/client.
 
 /** Where a command writes: process streams in the CLIs, arrays in tests. */
 export interface CliIo {
@@ -129,33 +130,31 @@ export interface ClientCredentialsRequest {
 const DEFAULT_TIMEOUT_MS = 10_000
 
 /**
- * Gets an access token the way a quickstart's curl does: a JSON client_credentials request to
- * the issuer's /oauth/token. Throws one-line errors meant for a terminal.
+ * Gets an access token as a calling service would, through the token client (src/client): a
+ * client_credentials request to the issuer's /oauth/token, repeated on 429 and 5xx. Throws
+ * one-line errors meant for a terminal.
  */
 export async function requestClientCredentialsToken (request: ClientCredentialsRequest): Promise<string> {
-  const url = new URL(TOKEN_PATH.slice(1), request.issuer)
-  let response: Response
+  const tokenEndpoint = new URL(TOKEN_PATH.slice(1), request.issuer).href
   try {
-    response = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        client_id: request.clientId,
-        client_secret: request.clientSecret,
-        audience: request.audience,
-        grant_type: 'client_credentials',
-        ...(request.scope === undefined ? {} : { scope: request.scope })
-      }),
-      signal: AbortSignal.timeout(request.timeoutMs ?? DEFAULT_TIMEOUT_MS)
+    const client = new TokenClient({
+      tokenEndpoint,
+      clientId: request.clientId,
+      clientSecret: request.clientSecret,
+      timeoutMs: request.timeoutMs ?? DEFAULT_TIMEOUT_MS
     })
+    return (await client.getToken({ audience: request.audience, scope: request.scope })).accessToken
   } catch (err) {
-    const cause = (err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message
-    throw new Error(`cannot reach the issuer at ${url.href} (${cause}); is it running? Start it with: npm run issuer`)
+    throw new Error(forTerminal(err as Error))
   }
-  const body = await response.json().catch(() => undefined) as Partial<TokenResponse & { error: string, error_description: string }> | undefined
-  if (!response.ok || typeof body?.access_token !== 'string') {
-    const reason = body?.error === undefined ? 'unexpected response' : `${body.error}: ${body.error_description}`
-    throw new Error(`token request failed with HTTP ${response.status}: ${reason}`)
+}
+
+function forTerminal (err: Error): string {
+  if (err instanceof IssuerUnreachableError) {
+    return `cannot reach the issuer at ${err.url} (${err.reason}); is it running? Start it with: npm run issuer`
   }
-  return body.access_token
+  if (err instanceof TokenRequestError) {
+    return `token request failed with HTTP ${err.status}: ${err.error === undefined ? 'unexpected response' : `${err.error}: ${err.description}`}`
+  }
+  return err.message
 }

@@ -1,6 +1,6 @@
 // The issuer CLI: spawned for start-up, shutdown and one rotation; in-process for the rest. The
-// token CLI: against a running issuer with the shipped config, and against servers that are down,
-// hang, or are not issuers.
+// token CLI (through the token client, src/client): against a running issuer with the shipped config,
+// and against servers that are down, hang, or are not issuers.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer, type Server, type ServerResponse } from 'node:http'
@@ -142,6 +142,10 @@ t.test('token CLI: an issuer that is down, hangs, or is not an issuer', async t 
   const io = memoryIo()
   t.equal(await runTokenCommand([], { LOCAL_ISSUER_PORT: String(port) }, io), 1)
   t.same(io.stderr, [`token: cannot reach the issuer at http://localhost:${port}/oauth/token (ECONNREFUSED); is it running? Start it with: npm run issuer`])
+
+  const plainHttp = memoryIo()
+  t.equal(await runTokenCommand(['--issuer', 'http://issuer.example.test/'], {}, plainHttp), 1, 'the secret never goes over plain http to another host')
+  t.same(plainHttp.stderr, ['token: tokenEndpoint must be an https URL (http only to localhost) without user or password'])
 
   const notAnIssuer = await serve(res => { res.writeHead(404, { 'content-type': 'text/html' }).end('<h1>nope</h1>') })
   const emptyJson = await serve(res => { res.writeHead(200, { 'content-type': 'application/json' }).end('{}') })
