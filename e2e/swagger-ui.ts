@@ -61,7 +61,7 @@ async function run (): Promise<void> {
   let browser: Browser | undefined
   try {
     const token = await requestClientCredentialsToken({
-      issuer: server.authSettings.issuer,
+      issuer: server.authSettings.issuers[0].issuer,
       clientId: SCOPED_CLIENT,
       clientSecret: DEV_CLIENT_SECRETS.get(SCOPED_CLIENT) as string,
       audience: DEV_AUDIENCE,
