@@ -3,7 +3,7 @@ import { authMetrics } from '../src/metrics/auth-metrics.js'
 import { httpMetrics, UNMATCHED_ROUTE } from '../src/metrics/http-metrics.js'
 import { buildApp, envFor } from './helpers/app.js'
 import { KeyServer } from './helpers/key-server.js'
-import { Registry } from 'prom-client'
+import { AggregatorRegistry, Registry } from 'prom-client'
 
 /** The value of one sample line, e.g. `auth_rejections_total{code="AUTH_MISSING_TOKEN"}`. */
 function sample (text: string, series: string): number | undefined {
@@ -122,4 +122,28 @@ test('a stale key set shows as such', async t => {
   t.equal(sample(text, 'auth_keyset_keys{issuer="https://tenant.example/"}'), 2)
   t.equal(sample(text, 'auth_token_cache_lookups_total{result="hit"}'), 5)
   t.notMatch(text, /500/, 'the failure reason is no label')
+})
+
+test('in cluster mode the key set gauges are combined, not summed; counters are summed', async t => {
+  const worker = async (keys: number, ageSeconds: number | undefined, stale: boolean, hits: number) => {
+    const registry = new Registry()
+    authMetrics(registry, {
+      issuerStatus: () => [{ issuer: 'https://tenant.example/', ready: keys > 0, keys, stale, ageSeconds }],
+      tokenCacheStats: () => ({ hits, misses: 0 })
+    })
+    return await registry.getMetricsAsJSON()
+  }
+  const combine = async (...workers: Array<Awaited<ReturnType<typeof worker>>>) => await AggregatorRegistry.aggregate(workers).metrics()
+  const issuer = 'issuer="https://tenant.example/"'
+
+  const same = await combine(await worker(1, 30, false, 2), await worker(1, 10, false, 3))
+  t.equal(sample(same, `auth_keyset_keys{${issuer}}`), 1, 'the same key set in two workers is one key')
+  t.equal(sample(same, `auth_keyset_age_seconds{${issuer}}`), 30, 'the oldest')
+  t.equal(sample(same, `auth_keyset_stale{${issuer}}`), 0)
+  t.equal(sample(same, 'auth_token_cache_lookups_total{result="hit"}'), 5, 'each worker\'s own hits, added')
+
+  const oneFailing = await combine(await worker(2, 700, true, 0), await worker(0, undefined, false, 0))
+  t.equal(sample(oneFailing, `auth_keyset_keys{${issuer}}`), 0, 'a worker that cannot verify shows')
+  t.equal(sample(oneFailing, `auth_keyset_stale{${issuer}}`), 1, 'a worker serving a stale key set shows')
+  t.equal(sample(oneFailing, `auth_keyset_age_seconds{${issuer}}`), 700)
 })

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { type Aggregator, Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import type { KeySetFetch } from '../auth/key-set.js'
 import type { TokenCacheStats } from '../auth/token-cache.js'
 import type { IssuerStatus } from '../auth/trusted-issuers.js'
@@ -39,13 +39,23 @@ export function authMetrics (registry: Registry, sources: AuthMetricSources): Au
     buckets: FETCH_BUCKETS,
     registers
   })
-  /** One gauge with a value per issuer, read from the issuers' status when scraped. */
-  const issuerGauge = (name: string, help: string, value: (status: IssuerStatus) => number): void => {
+  /**
+   * One gauge with a value per issuer, read from the issuers' status when scraped. In cluster
+   * mode one scrape combines every worker's registry (cluster-metrics.ts), and prom-client sums a
+   * metric unless told otherwise: right for the counters and histograms here, which count each
+   * worker's own events, wrong for these gauges, where every worker describes its own copy of the
+   * same key set (two workers would report 2 keys for one). Each takes instead the worker that
+   * matters to an alert: the oldest key set (age: max), any worker serving a stale one (stale:
+   * max), the worker with the fewest keys (keys: min, so 0 shows while any worker cannot verify
+   * the issuer's tokens; its age of -1 does not show under max, its 0 keys does).
+   */
+  const issuerGauge = (name: string, help: string, aggregator: Aggregator, value: (status: IssuerStatus) => number): void => {
     new Gauge({
       name,
       help,
       labelNames: ['issuer'] as const,
       registers,
+      aggregator,
       collect () {
         for (const status of sources.issuerStatus()) this.set({ issuer: status.issuer }, value(status))
       }
@@ -53,9 +63,9 @@ export function authMetrics (registry: Registry, sources: AuthMetricSources): Au
   }
   // Not NaN: prom-client writes it as "Nan", which strict parsers (OpenMetrics) refuse.
   issuerGauge('auth_keyset_age_seconds', 'Seconds since the issuer\'s key set in use was fetched; -1 while none is loaded (or the issuer has a secret)',
-    status => status.ageSeconds ?? -1)
-  issuerGauge('auth_keyset_keys', 'Keys in the issuer\'s key set in use (0: its tokens cannot be verified, or it has a secret)', status => status.keys)
-  issuerGauge('auth_keyset_stale', '1 while serving a key set older than JWKS_CACHE_TTL because the issuer fails, else 0', status => status.stale ? 1 : 0)
+    'max', status => status.ageSeconds ?? -1)
+  issuerGauge('auth_keyset_keys', 'Keys in the issuer\'s key set in use (0: its tokens cannot be verified, or it has a secret)', 'min', status => status.keys)
+  issuerGauge('auth_keyset_stale', '1 while serving a key set older than JWKS_CACHE_TTL because the issuer fails, else 0', 'max', status => status.stale ? 1 : 0)
   new Counter({
     name: 'auth_token_cache_lookups_total',
     help: 'Token verifications, by whether the verified-token cache answered them (hit) or not (miss)',
