@@ -3,12 +3,14 @@ import { availableParallelism } from 'node:os'
 import { pino, type Logger } from 'pino'
 import { ConfigError, describeConfigError } from './config.js'
 import { loggerOptions } from './logger.js'
+import { serveClusterMetrics } from './metrics/cluster-metrics.js'
 import { main } from './server.js'
 
 /**
  * Several processes on one host, one port: Node 20's `net` cannot set SO_REUSEPORT, so the
  * cluster module's primary accepts connections and hands them to its workers in turn. The primary
- * serves nothing itself; each worker is the whole service (its own key set and token cache).
+ * serves nothing itself; each worker is the whole service (its own key set and token cache). The
+ * primary only gathers the workers' metrics for a scrape (metrics/cluster-metrics.ts).
  */
 
 export const MAX_WORKERS = 64
@@ -116,11 +118,15 @@ export async function runCluster (env: NodeJS.ProcessEnv = process.env): Promise
       process.exitCode = 1
       return
     }
+    // One /metrics for all workers (METRICS_ENABLED): a worker's scrape asks the primary for
+    // every worker's sum. Before the forks, so that every worker's start is seen.
+    const stopMetrics = serveClusterMetrics()
     const supervisor = supervise({ workers, log: pino(loggerOptions()) })
     const onSignal = (signal: NodeJS.Signals): void => supervisor.stop(signal)
     process.once('SIGTERM', onSignal)
     process.once('SIGINT', onSignal)
     process.exitCode = await supervisor.done
+    stopMetrics()
     return
   }
   await main({ localIssuer: false })

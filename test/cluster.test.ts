@@ -6,6 +6,7 @@ import pino from 'pino'
 import { test } from 'tap'
 import { MAX_WORKERS, supervise, workerCount } from '../src/cluster.js'
 import { envSchema } from '../src/config.js'
+import { CLUSTER_METRICS_TIMEOUT_MS } from '../src/metrics/cluster-metrics.js'
 import { startServer } from '../src/server.js'
 import { envFor, LogCapture } from './helpers/app.js'
 import { KeyServer } from './helpers/key-server.js'
@@ -128,4 +129,57 @@ test('the cluster: a bad WORKERS is one line, exit code 1', async t => {
   const result = await runCluster({ WORKERS: 'many' })
   t.equal(result.code, 1)
   t.equal(result.stderr, 'Configuration error: WORKERS must be a whole number from 1 to 64, got "many"\n')
+})
+
+test('the cluster with METRICS_ENABLED: one /metrics for all workers, whichever worker answers', async t => {
+  const keys = await KeyServer.start()
+  t.teardown(() => keys.close())
+  const port = await freePort()
+  const requests = 6
+  const scrapes: Array<{ status: number, type: string | null, ms: number, text: string }> = []
+  let failure: unknown
+  let asked = false
+  const result = await runCluster({ ...envFor(keys), PORT: String(port), WORKERS: '2', METRICS_ENABLED: 'true' }, (stdout, signal) => {
+    if (asked || stdout.split('"msg":"worker listening"').length - 1 < 2) return
+    asked = true
+    void (async () => {
+      try {
+        // A connection each: the primary hands them to the two workers in turn.
+        for (let i = 0; i < requests; i++) {
+          await fetch(`http://127.0.0.1:${port}/api/private`, { headers: { authorization: `Bearer ${keys.sign({ jti: `request-${i}` })}`, connection: 'close' } })
+        }
+        for (let i = 0; i < 4; i++) {
+          const started = Date.now()
+          const response = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { connection: 'close' } })
+          scrapes.push({ status: response.status, type: response.headers.get('content-type'), text: await response.text(), ms: Date.now() - started })
+        }
+      } catch (error) {
+        failure = error
+      } finally {
+        signal('SIGTERM')
+      }
+    })()
+  })
+  t.equal(failure, undefined)
+  t.equal(result.code, 0)
+  t.equal(keys.jwksFetches, 2, 'each worker fetched the key set once')
+  const value = (text: string, series: string): number | undefined => {
+    const line = text.split('\n').find(candidate => candidate.startsWith(`${series} `))
+    return line === undefined ? undefined : Number(line.slice(series.length + 1))
+  }
+  const issuer = `issuer="${keys.issuer}"`
+  t.equal(scrapes.length, 4)
+  scrapes.forEach(({ status, type, ms, text }, i) => {
+    t.equal(status, 200)
+    t.match(type, /^text\/plain; version=0\.0\.4/)
+    t.ok(ms < CLUSTER_METRICS_TIMEOUT_MS, `scrape ${i} answered in ${ms} ms`)
+    t.equal(value(text, 'http_request_duration_seconds_count{method="GET",route="/api/private",status_code="200"}'), requests,
+      'every request, whichever worker served it')
+    t.equal(value(text, 'http_request_duration_seconds_count{method="GET",route="/metrics",status_code="200"}'), i === 0 ? undefined : i,
+      'every earlier scrape, whichever worker answered it')
+    t.equal(value(text, `auth_keyset_fetch_duration_seconds_count{${issuer},result="ok"}`), 2, 'summed: one fetch per worker')
+    t.equal(value(text, `auth_keyset_keys{${issuer}}`), 1, 'not summed: one key, not one per worker')
+    t.equal(value(text, `auth_keyset_stale{${issuer}}`), 0)
+    t.equal(value(text, 'auth_token_cache_lookups_total{result="miss"}'), requests, 'a token each: every one a miss, in one worker or the other')
+  })
 })
