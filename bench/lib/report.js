@@ -360,7 +360,7 @@ export function renderReport ({ runs, options, command, machine, revision, versi
       'because back-to-back runs are closer in time and a median over more rounds is steadier: on this machine the same build\'s ' +
       'speed moves by 15-30% between runs a few seconds apart.',
     '- Each target runs as its own node process with its stdout (our service\'s JSON log lines) going to /dev/null; ' +
-      'our service runs from `dist/` at its default log level (info) unless the command sets `--ours-env`, and logs every rejection. ' +
+      'our service runs from `dist/` at its default log level (info) unless the command sets `--ours-env`, and summarises repeated rejections per reason code (LOG_REJECTION_INTERVAL, 10 s: the first of each code in full). ' +
       'The peers log nothing.',
     '- Latency percentiles come from every response\'s own time; req/s is responses over the time from the first request to the last response.',
     perRunPeaks
