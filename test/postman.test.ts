@@ -9,8 +9,7 @@ import { test } from 'tap'
 import { DEV_AUDIENCE, DEV_CLIENT_SECRETS } from '../src/dev-credentials.js'
 import { tokenEndpoint } from '../src/openapi/security.js'
 import { findProjectRoot } from '../src/project-root.js'
-import { startServer } from '../src/server.js'
-import { freePort } from './helpers/ports.js'
+import { startLocalService } from './helpers/local-service.js'
 
 const POSTMAN_DIR = join(findProjectRoot(), 'postman')
 const COLLECTION_FILE = 'quickstart.postman_collection.json'
@@ -191,16 +190,7 @@ test('the collection and its environments', async t => {
 })
 
 test('newman runs the collection against the service in local mode', async t => {
-  const [apiPort, issuerPort] = [await freePort(), await freePort()]
-  const server = await startServer({
-    env: {
-      PORT: String(apiPort),
-      LOCAL_ISSUER_PORT: String(issuerPort),
-      LOCAL_ISSUER_KEY_DIR: join(t.testdir({}), 'keys'),
-      LOG_LEVEL: 'silent'
-    }
-  })
-  t.teardown(() => server.close())
+  const { apiPort, issuerPort } = await startLocalService(t)
   const apiBaseUrl = `http://localhost:${apiPort}`
   const tokenUrl = `http://localhost:${issuerPort}/oauth/token`
   const collection = readJson<Collection>(COLLECTION_FILE)

@@ -1,27 +1,15 @@
 // The quickstart's whole flow, offline: `npm start` with no issuer configured runs the API and the
 // local authorization server; tokens from its /oauth/token get 200, 401 and 403 as documented.
-import { join } from 'node:path'
 import { test } from 'tap'
-import { freePort } from './helpers/ports.js'
+import { startLocalService } from './helpers/local-service.js'
 import { DEV_CLIENT_SECRETS, DEV_USER } from '../src/dev-credentials.js'
-import { startServer } from '../src/server.js'
 
 const AUDIENCE = 'https://quickstarts/api'
 
 
 test('the quickstart against the embedded local issuer', async t => {
-  const [apiPort, issuerPort] = [await freePort(), await freePort()]
-  const server = await startServer({
-    env: {
-      PORT: String(apiPort),
-      LOCAL_ISSUER_PORT: String(issuerPort),
-      LOCAL_ISSUER_KEY_DIR: join(t.testdir({}), 'keys'),
-      LOG_LEVEL: 'silent'
-    }
-  })
-  t.teardown(() => server.close())
+  const { server, apiPort, issuerPort, api } = await startLocalService(t)
   const issuer = `http://localhost:${issuerPort}`
-  const api = `http://localhost:${apiPort}/api`
   t.same(server.authSettings.issuers.map(({ issuer }) => issuer), [`${issuer}/`])
 
   const tokenFrom = async (init: { body: string, type: string, basic?: string }) => {

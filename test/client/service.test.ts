@@ -1,20 +1,12 @@
 // The token client against the real service in local mode: discovery and tokens from the embedded
 // issuer, calls to /api/private and /api/private-scoped, as another service would make them.
-import { join } from 'node:path'
 import t from 'tap'
 import { TokenClient } from '../../src/client/token-client.js'
 import { DEV_AUDIENCE, DEV_CLIENT_SECRETS, SCOPED_CLIENT, UNSCOPED_CLIENT } from '../../src/dev-credentials.js'
-import { startServer } from '../../src/server.js'
-import { freePort } from '../helpers/ports.js'
+import { startLocalService } from '../helpers/local-service.js'
 
 t.test('another service calls the API with tokens from the local issuer', async t => {
-  const [apiPort, issuerPort] = [await freePort(), await freePort()]
-  const server = await startServer({
-    env: { PORT: String(apiPort), LOCAL_ISSUER_PORT: String(issuerPort), LOCAL_ISSUER_KEY_DIR: join(t.testdir({}), 'keys'), LOG_LEVEL: 'silent' }
-  })
-  t.teardown(() => server.close())
-  const issuer = `http://localhost:${issuerPort}/`
-  const api = `http://localhost:${apiPort}/api`
+  const { issuer, api } = await startLocalService(t)
 
   const reader = new TokenClient({
     issuer, clientId: SCOPED_CLIENT, clientSecret: DEV_CLIENT_SECRETS.get(SCOPED_CLIENT) ?? '', audience: DEV_AUDIENCE, scope: 'read:messages'

@@ -2,26 +2,16 @@
 // issuer, which signs its access tokens with that SECRET; the API verifies them with the same secret.
 import { createHmac, sign } from 'node:crypto'
 import { join } from 'node:path'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { DEV_AUDIENCE, DEV_CLIENT_SECRETS } from '../../src/dev-credentials.js'
 import { runTokenCommand } from '../../src/issuer/commands.js'
 import { KeyStore } from '../../src/issuer/keys.js'
 import { describeStartupError, startServer } from '../../src/server.js'
+import { startLocalService } from '../helpers/local-service.js'
 import { freePort } from '../helpers/ports.js'
 import { memoryIo } from './cli-helpers.js'
 
 const SECRET = 'local-hs256-secret-at-least-32-bytes'
-
-/** Starts the service in local issuer mode on free ports; returns its URLs and the issuer's key dir. */
-async function startLocal (t: Test, env: Record<string, string>): Promise<{ api: string, issuer: string, issuerPort: number, keyDir: string }> {
-  const [apiPort, issuerPort] = [await freePort(), await freePort()]
-  const keyDir = join(t.testdir({}), 'keys')
-  const server = await startServer({
-    env: { PORT: String(apiPort), LOCAL_ISSUER_PORT: String(issuerPort), LOCAL_ISSUER_KEY_DIR: keyDir, LOG_LEVEL: 'silent', ...env }
-  })
-  t.teardown(() => server.close())
-  return { api: `http://localhost:${apiPort}/api`, issuer: `http://localhost:${issuerPort}/`, issuerPort, keyDir }
-}
 
 /** The quickstart's curl: client credentials as JSON. */
 async function tokenFor (issuer: string, clientId: string): Promise<string> {
@@ -50,7 +40,7 @@ function resign (token: string, header: object, signature: (input: string) => Bu
 }
 
 t.test('ALGORITHMS=HS256 with SECRET: the local issuer signs with the secret the API verifies with', async t => {
-  const { api, issuer, issuerPort, keyDir } = await startLocal(t, { ALGORITHMS: 'HS256', SECRET })
+  const { api, issuer, issuerPort, keyDir } = await startLocalService(t, { ALGORITHMS: 'HS256', SECRET })
   t.equal((await fetch(`${api.replace(/api$/, '')}health/ready`)).status, 200, 'ready: an HMAC issuer needs no key set')
 
   const reader = await tokenFor(issuer, 'm2m-reader')
@@ -79,7 +69,7 @@ t.test('ALGORITHMS=HS256 with SECRET: the local issuer signs with the secret the
 
 t.test('HS384 and HS512: the first algorithm of ALGORITHMS signs', async t => {
   for (const algorithm of ['HS384', 'HS512']) {
-    const { api, issuer } = await startLocal(t, { ALGORITHMS: algorithm, SECRET })
+    const { api, issuer } = await startLocalService(t, { ALGORITHMS: algorithm, SECRET })
     const token = await tokenFor(issuer, 'm2m-reader')
     t.same(decode(token.split('.')[0] ?? ''), { alg: algorithm, typ: 'JWT' }, algorithm)
     t.same(await call(api, 'private-scoped', token), { status: 200, code: undefined }, algorithm)
