@@ -53,9 +53,10 @@ declare module '@fastify/jwt' {
  * scopes gets the scope check too.
  *
  * One pipeline verifies, and it is @fastify/jwt's `request.jwtVerify()`, given our parts through
- * its documented options: `extractToken` reads the bearer token and checks its shape, `secret`
- * matches the issuer allow-list, applies that issuer's header rules and finds its key (in its bounded key set, or its secret), fast-jwt checks the signature
- * (and nothing else), and `trusted` applies the claim rules and leaves the request authenticated.
+ * its documented options: `extractToken` reads the bearer token and checks its shape; `secret`
+ * applies the header rules, matches the issuer allow-list and finds that issuer's key (in its
+ * bounded key set, or its secret); fast-jwt checks the signature and nothing else; `trusted`
+ * applies the claim rules and leaves the request authenticated.
  * The route hook and `fastify.authenticate` put the verdict cache in front of that pipeline; a
  * handler that calls `request.jwtVerify()` itself gets the same checks, verdicts and request state.
  */
@@ -108,8 +109,8 @@ export default fp(async function authPlugin (fastify) {
       done(rejection as Error)
       return
     }
-    if (found instanceof Promise) found.then(({ key }) => { done(null, key) }, done)
-    else done(null, found.key)
+    if (found instanceof Promise) found.then(key => { done(null, key) }, done)
+    else done(null, found)
   }
 
   /**

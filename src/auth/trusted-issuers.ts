@@ -18,7 +18,7 @@ export interface TrustedIssuer {
    * The key a token with this header is verified with: the header rules, then the issuer's key
    * for its kid (bound to its algorithms), or the issuer's secret. Throws (or rejects with) the rejection.
    */
-  keyFor: (header: Record<string, unknown>) => { kid: string, key: string } | Promise<{ kid: string, key: string }>
+  keyFor: (header: Record<string, unknown>) => string | Promise<string>
 }
 
 /** How /health/ready and the metrics see one issuer. */
@@ -102,9 +102,9 @@ export class TrustedIssuers {
 }
 
 function withKeySet (settings: IssuerSettings, policy: ClaimsPolicy, keySet: KeySet, strict: boolean): TrustedIssuer {
-  const keyOf = (alg: JwsAlgorithm) => (key: IssuerKey): { kid: string, key: string } => {
+  const keyOf = (alg: JwsAlgorithm) => (key: IssuerKey): string => {
     checkKeyAlgorithm(key, alg)
-    return { kid: key.kid, key: key.pem }
+    return key.pem
   }
   return {
     issuer: settings.issuer,
@@ -128,7 +128,7 @@ function withSecret (settings: IssuerSettings, policy: ClaimsPolicy, secret: str
     keyFor (header) {
       // No kid needed: an HMAC issuer has one secret.
       checkHeader(header, settings.algorithms, { kidRequired: false, strict })
-      return { kid: '', key: secret }
+      return secret
     }
   }
 }
