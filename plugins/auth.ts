@@ -1,7 +1,7 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import { readBearerToken } from '../src/auth/bearer.js'
+import { bearerTokenOf } from '../src/auth/bearer.js'
 import { checkClaims, VerifiedToken, type AccessTokenClaims } from '../src/auth/claims.js'
 import { EndOfTurnBatch } from '../src/auth/end-of-turn-batch.js'
 import { AuthRejection, MissingToken } from '../src/auth/errors.js'
@@ -195,11 +195,6 @@ export default fp(async function authPlugin (fastify) {
 interface DecodedToken {
   header: Record<string, unknown>
   payload: Record<string, unknown>
-}
-
-/** The request's bearer token, or the rejection its Authorization header (or URL) calls for. */
-function bearerTokenOf (request: FastifyRequest): string {
-  return readBearerToken(request.headers, request.raw.rawHeaders, request.query)
 }
 
 /** @fastify/jwt's extractToken: the bearer token, in the shape of a signed JWT. */

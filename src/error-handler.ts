@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { readBearerToken } from './auth/bearer.js'
+import { bearerTokenOf } from './auth/bearer.js'
 import { AuthRejection } from './auth/errors.js'
 import { rejectionFor } from './auth/jwt-errors.js'
 import { errorBody } from './error-body.js'
@@ -12,7 +12,7 @@ import { REJECTED } from './rejection-log.js'
  */
 export function errorHandler (thrown: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   // A handler's own request.jwtVerify() may fail with @fastify/jwt's errors: said our way.
-  const error = rejectionFor(thrown, () => readBearerToken(request.headers, request.raw.rawHeaders, request.query)) as FastifyError
+  const error = rejectionFor(thrown, () => bearerTokenOf(request)) as FastifyError
   const statusCode = error instanceof AuthRejection ? error.statusCode : error.statusCode ?? 500
   if (statusCode >= 500 && !(error instanceof AuthRejection)) {
     request.log.error({ err: error }, 'unexpected error')

@@ -25,6 +25,11 @@ export function readBearerToken (
   return token
 }
 
+/** The bearer token of a request as Fastify hands it over (headers, raw header list, parsed query). */
+export function bearerTokenOf (request: { headers: { authorization?: string }, raw: { rawHeaders: readonly string[] }, query: unknown }): string {
+  return readBearerToken(request.headers, request.raw.rawHeaders, request.query)
+}
+
 // The last header read and its token. A service reusing one token sends the same header on every
 // call: the memo skips the parsing, and handing back the very same string lets the verifier's
 // cache find it without hashing 800 characters again (V8 keeps a string's hash on the string).
