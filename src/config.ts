@@ -1,6 +1,7 @@
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
-import { ALGORITHMS_FOR_KEY_SETS, HMAC_ALGORITHMS, type JwsAlgorithm } from './auth/algorithms.js'
+import { ALGORITHMS_FOR_KEY_SETS, HMAC_ALGORITHMS, type AsymmetricAlgorithm, type JwsAlgorithm } from './auth/algorithms.js'
 import { DEV_AUDIENCE } from './dev-credentials.js'
 import { isProduction } from './production.js'
 
@@ -33,6 +34,19 @@ export interface Env {
   JWKS_COOLDOWN: number
   JWKS_STALE_LIMIT: number
   TOKEN_CACHE_SIZE: number
+  DPOP: 'allowed' | 'required' | 'off'
+  DPOP_ALGORITHMS: string
+  DPOP_MAX_AGE: number
+  DPOP_MAX_FUTURE: number
+  DPOP_NONCE: boolean
+  DPOP_NONCE_SECRET?: string
+  PUBLIC_URL?: string
+  REDIS_URL?: string
+  REPLAY_STORE_CAPACITY: number
+  TLS_CERT?: string
+  TLS_KEY?: string
+  TLS_CLIENT_CA?: string
+  CLIENT_CERT_HEADER: boolean
 }
 
 /** The audience the local issuer's default API uses, as in Auth0's quickstart samples. */
@@ -71,7 +85,20 @@ export const envSchema = {
     JWKS_CACHE_TTL: seconds(10, 86400, 600),
     JWKS_COOLDOWN: seconds(1, 3600, 30),
     JWKS_STALE_LIMIT: seconds(0, 604800, 3600),
-    TOKEN_CACHE_SIZE: { type: 'integer', minimum: 0, maximum: 1000000, default: 10000 }
+    TOKEN_CACHE_SIZE: { type: 'integer', minimum: 0, maximum: 1000000, default: 10000 },
+    DPOP: { type: 'string', enum: ['allowed', 'required', 'off'], default: 'allowed' },
+    DPOP_ALGORITHMS: { type: 'string', default: 'ES256,ES384,ES512,PS256,PS384,PS512,RS256,RS384,RS512,EdDSA' },
+    DPOP_MAX_AGE: seconds(1, 3600, 300),
+    DPOP_MAX_FUTURE: seconds(0, 300, 30),
+    DPOP_NONCE: { type: 'boolean', default: false },
+    DPOP_NONCE_SECRET: { type: 'string' },
+    PUBLIC_URL: { type: 'string' },
+    REDIS_URL: { type: 'string' },
+    REPLAY_STORE_CAPACITY: { type: 'integer', minimum: 1000, maximum: 100000000, default: 500000 },
+    TLS_CERT: { type: 'string' },
+    TLS_KEY: { type: 'string' },
+    TLS_CLIENT_CA: { type: 'string' },
+    CLIENT_CERT_HEADER: { type: 'boolean', default: false }
   }
 } as const
 
@@ -109,7 +136,27 @@ export interface AuthSettings {
     staleLimitMs: number
   }
   tokenCacheSize: number
+  dpop: DpopSettings
+  /** Where proof identifiers are remembered: Redis when set (replicas share it), else this process's memory. */
+  replayStore: { redisUrl: string | undefined, capacity: number }
+  /** Whether an RFC 9440 `Client-Cert` header, set by a trusted TLS-terminating proxy, stands for the client certificate. */
+  clientCertificateHeader: boolean
 }
+
+/** RFC 9449: whether DPoP-bound tokens are taken, and what a proof must satisfy. */
+export interface DpopSettings {
+  /** `allowed`: Bearer and DPoP; `required`: DPoP only; `off`: Bearer only (a route may say otherwise). */
+  mode: DpopMode
+  algorithms: AsymmetricAlgorithm[]
+  maxAgeSeconds: number
+  maxFutureSeconds: number
+  /** The origin (and any path prefix) proofs' htu must name: from configuration, never from a request's headers. */
+  publicUrl: string
+  /** Server nonces (use_dpop_nonce): the key nonces are made with, shared by replicas; undefined when off. */
+  nonceSecret: string | undefined
+}
+
+export type DpopMode = 'allowed' | 'required' | 'off'
 
 /** A configuration mistake: names the variable, says what is wrong. */
 export class ConfigError extends Error {
@@ -294,8 +341,58 @@ export function deriveAuthSettings (env: Env): AuthSettings {
       cooldownMs: env.JWKS_COOLDOWN * 1000,
       staleLimitMs: env.JWKS_STALE_LIMIT * 1000
     },
-    tokenCacheSize: env.TOKEN_CACHE_SIZE
+    tokenCacheSize: env.TOKEN_CACHE_SIZE,
+    dpop: dpopSettings(env),
+    replayStore: { redisUrl: redisUrl(env.REDIS_URL), capacity: env.REPLAY_STORE_CAPACITY },
+    clientCertificateHeader: env.CLIENT_CERT_HEADER
   }
+}
+
+function dpopSettings (env: Env): DpopSettings {
+  const algorithms = parseList(env.DPOP_ALGORITHMS)
+  if (algorithms.length === 0) throw new ConfigError('DPOP_ALGORITHMS', 'must name at least one algorithm, e.g. ES256')
+  for (const name of algorithms) {
+    if (!(ALGORITHMS_FOR_KEY_SETS as readonly string[]).includes(name)) {
+      throw new ConfigError('DPOP_ALGORITHMS', `has "${name}", which is not a public-key algorithm; allowed: ${ALGORITHMS_FOR_KEY_SETS.join(', ')}`)
+    }
+  }
+  return {
+    mode: env.DPOP,
+    algorithms: [...new Set(algorithms)] as AsymmetricAlgorithm[],
+    maxAgeSeconds: env.DPOP_MAX_AGE,
+    maxFutureSeconds: env.DPOP_MAX_FUTURE,
+    publicUrl: publicUrl(env),
+    nonceSecret: nonceSecret(env)
+  }
+}
+
+/** PUBLIC_URL without a trailing slash; default http://localhost:<PORT>, as a caller on this machine names it. */
+function publicUrl (env: Env): string {
+  const configured = env.PUBLIC_URL?.trim() || undefined
+  if (configured === undefined) return `http://localhost:${env.PORT}`
+  const url = parseUrl('PUBLIC_URL', configured)
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, '')
+}
+
+function nonceSecret (env: Env): string | undefined {
+  const secret = env.DPOP_NONCE_SECRET === '' ? undefined : env.DPOP_NONCE_SECRET
+  if (!env.DPOP_NONCE) {
+    if (secret !== undefined) throw new ConfigError('DPOP_NONCE_SECRET', 'is set, but DPOP_NONCE is off (set DPOP_NONCE=true, or remove it)')
+    return undefined
+  }
+  if (secret === undefined) return randomBytes(32).toString('base64url')
+  if (Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) throw new ConfigError('DPOP_NONCE_SECRET', `must be at least ${MIN_SECRET_BYTES} bytes long`)
+  return secret
+}
+
+function redisUrl (value: string | undefined): string | undefined {
+  const url = value?.trim() || undefined
+  if (url === undefined) return undefined
+  if (!URL.canParse(url)) throw new ConfigError('REDIS_URL', 'is not a valid URL, e.g. redis://127.0.0.1:6379')
+  const { protocol, hostname } = new URL(url)
+  if (protocol !== 'redis:' && protocol !== 'rediss:') throw new ConfigError('REDIS_URL', `must be a redis:// or rediss:// URL, got "${protocol}"`)
+  if (hostname === '') throw new ConfigError('REDIS_URL', 'must name a host, e.g. redis://127.0.0.1:6379')
+  return url
 }
 
 interface SchemaViolation { instancePath?: string, params?: { missingProperty?: string }, message?: string }

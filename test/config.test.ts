@@ -23,7 +23,14 @@ const base: Env = {
   JWKS_STALE_LIMIT: 3600,
   TOKEN_CACHE_SIZE: 10000,
   STRICT_RFC9068: false,
-  READY_WHEN: 'all'
+  READY_WHEN: 'all',
+  DPOP: 'allowed',
+  DPOP_ALGORITHMS: 'ES256,EdDSA',
+  DPOP_MAX_AGE: 300,
+  DPOP_MAX_FUTURE: 30,
+  DPOP_NONCE: false,
+  REPLAY_STORE_CAPACITY: 500000,
+  CLIENT_CERT_HEADER: false
 }
 
 const line = (env: Partial<Env>) => {
