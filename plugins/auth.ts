@@ -1,17 +1,23 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import { bearerTokenOf } from '../src/auth/bearer.js'
+import { challengeFor } from '../src/auth/challenges.js'
 import { checkClaims, VerifiedToken, type AccessTokenClaims } from '../src/auth/claims.js'
 import { EndOfTurnBatch } from '../src/auth/end-of-turn-batch.js'
 import { AuthRejection, MissingToken } from '../src/auth/errors.js'
 import { rejectionFor } from '../src/auth/jwt-errors.js'
+import { presentedTokenOf, schemeOf, type PresentedToken } from '../src/auth/presented-token.js'
 import { routeCheck, scopeCheck, type TokenCheck } from '../src/auth/route-checks.js'
-import { routePolicy, type RouteAuthConfig, type RoutePolicy } from '../src/auth/route-policy.js'
+import { declaredDpopMode, routePolicy, type RouteAuthConfig, type RoutePolicy } from '../src/auth/route-policy.js'
 import { validateScopeRequirement, type ScopeMode } from '../src/auth/scopes.js'
+import { checkScheme, TokenBinding } from '../src/auth/token-binding.js'
 import { VerdictCache, type TokenCacheStats, type Verdict } from '../src/auth/token-cache.js'
 import { checkCompactJws, checkHeader } from '../src/auth/token-header.js'
 import { TrustedIssuers, type TrustedIssuer } from '../src/auth/trusted-issuers.js'
+import type { DpopMode } from '../src/config.js'
+import { DpopNonces } from '../src/dpop/nonces.js'
+import { createReplayStore } from '../src/replay/create-replay-store.js'
+import type { ReplayStore } from '../src/replay/replay-store.js'
 
 export interface DeclaredRoute {
   method: string
@@ -31,6 +37,10 @@ declare module 'fastify' {
     declaredRoutes: DeclaredRoute[]
     /** Verified-token cache hits and misses so far, for the metrics. */
     tokenCacheStats: () => TokenCacheStats
+    /** Where DPoP proofs are remembered (memory, or Redis shared by replicas). */
+    replayStore: ReplayStore
+    /** The response headers of a rejection: its `WWW-Authenticate` challenge, and a `DPoP-Nonce` when it asks for one. */
+    rejectionHeaders: (request: FastifyRequest, rejection: AuthRejection) => Record<string, string>
   }
   interface FastifyRequest {
     /** The verified token with its scopes; null until `authenticate` accepts one. */
@@ -68,6 +78,17 @@ export default fp(async function authPlugin (fastify) {
     onKeysRetired: (issuer, kids) => { cache.retire(issuer, kids) }
   })
   const algorithms = issuers.algorithms()
+  const dpop = settings.dpop
+  const replayStore = createReplayStore({
+    redisUrl: settings.replayStore.redisUrl,
+    capacity: settings.replayStore.capacity,
+    log: fastify.log.child({ component: 'replay-store' })
+  })
+  const nonces = dpop.nonceSecret === undefined ? undefined : new DpopNonces(dpop.nonceSecret)
+  const binding = new TokenBinding({ dpop, replayStore, nonces, certificateOf: () => undefined })
+  const proofAlgorithms = dpop.algorithms.join(' ')
+  /** Requests the route hook is verifying, and the verdict `trusted` leaves for it (see `trusted`). */
+  const hookVerdicts = new WeakMap<FastifyRequest, VerifiedToken | null>()
 
   await fastify.register(fastifyJwt, {
     secret: signingKey,
@@ -85,8 +106,24 @@ export default fp(async function authPlugin (fastify) {
       const { header, payload } = token as unknown as DecodedToken
       try {
         const { issuer, policy } = issuers.of(payload)
-        accept(request, checkClaims(payload, issuer, (header.kid as string | undefined) ?? '', policy))
-        return true
+        const verified = checkClaims(payload, issuer, (header.kid as string | undefined) ?? '', policy)
+        // The route hook checks the binding itself, after its cache: the token's verdict is cached,
+        // a proof's never is. A handler's own request.jwtVerify() gets the binding check here.
+        if (hookVerdicts.has(request)) {
+          hookVerdicts.set(request, verified)
+          return true
+        }
+        const presented = presentedTokenOf(request)
+        checkScheme(presented.scheme, dpop.mode)
+        const bound = binding.check(request, presented, verified)
+        if (bound === undefined) {
+          accept(request, verified)
+          return true
+        }
+        return bound.then(() => {
+          accept(request, verified)
+          return true
+        })
       } catch (rejection) {
         return Promise.reject(rejection)
       }
@@ -119,48 +156,65 @@ export default fp(async function authPlugin (fastify) {
    * hook stage on every request. The verdict cache answers first; a token it does not know goes
    * through `request.jwtVerify()`, and its verdict is remembered.
    */
-  function authenticationHook (check?: TokenCheck): onRequestHookHandler {
-    const finish = (request: FastifyRequest, verdict: Verdict, done: (error?: Error) => void): void => {
+  function authenticationHook (mode: DpopMode, check?: TokenCheck): onRequestHookHandler {
+    const accepted = (request: FastifyRequest, token: VerifiedToken, done: (error?: Error) => void): void => {
+      accept(request, token)
+      done(check?.(token))
+    }
+    /** The token's verdict, then what it is bound to (checked on every request), then the route's own checks. */
+    const finish = (request: FastifyRequest, presented: PresentedToken, verdict: Verdict, done: (error?: Error) => void): void => {
       if (!(verdict instanceof VerifiedToken)) {
         done(verdict)
         return
       }
-      accept(request, verdict)
-      done(check?.(verdict))
+      let bound: Promise<void> | undefined
+      try {
+        bound = binding.check(request, presented, verdict)
+      } catch (rejection) {
+        done(rejection as Error)
+        return
+      }
+      if (bound === undefined) accepted(request, verdict, done)
+      else bound.then(() => { accepted(request, verdict, done) }, done)
     }
     /** Every outcome, a bug included, reaches `done`. */
-    const verify = (request: FastifyRequest, token: string, done: (error?: Error) => void): void => {
+    const verify = (request: FastifyRequest, presented: PresentedToken, done: (error?: Error) => void): void => {
+      const { token } = presented
+      hookVerdicts.set(request, null)
       request.jwtVerify().then(() => {
-        const verified = request.accessToken as VerifiedToken
+        const verified = hookVerdicts.get(request) as VerifiedToken
+        hookVerdicts.delete(request)
         cache.remember(token, verified)
-        finish(request, verified, done)
+        finish(request, presented, verified, done)
       }, (error: unknown) => {
+        hookVerdicts.delete(request)
         const rejection = rejectionFor(error, () => token)
         if (!(rejection instanceof AuthRejection)) {
           done(rejection as Error)
           return
         }
         cache.remember(token, rejection)
-        finish(request, rejection, done)
+        done(rejection)
       })
     }
     return function authenticate (request, _reply, done) {
-      let token: string
+      let presented: PresentedToken
       try {
-        token = bearerTokenOf(request)
+        presented = presentedTokenOf(request)
+        checkScheme(presented.scheme, mode)
       } catch (error) {
         done(error as Error)
         return
       }
-      const known = cache.known(token)
-      if (known !== undefined) finish(request, known, done)
-      else coldVerifications.add(() => { verify(request, token, done) })
+      const known = cache.known(presented.token)
+      if (known !== undefined) finish(request, presented, known, done)
+      else coldVerifications.add(() => { verify(request, presented, done) })
     }
   }
 
   // Cold verifications wait for the end of the event-loop turn and run together (see EndOfTurnBatch).
   const coldVerifications = new EndOfTurnBatch()
-  const authenticate = authenticationHook()
+  const authenticate = authenticationHook(dpop.mode)
 
   function requireScopes (scopes: string[], { mode = 'all' }: { mode?: ScopeMode } = {}): preHandlerHookHandler {
     const check = scopeCheck(validateScopeRequirement(scopes, mode))
@@ -176,7 +230,8 @@ export default fp(async function authPlugin (fastify) {
     declaredRoutes.push({ method: String(route.method), url: route.url, policy })
     if (policy.kind === 'public') return
     const check = routeCheck(policy.claims ?? [], policy.kind === 'scopes' ? policy.requirement : undefined)
-    const hook = check === undefined ? authenticate : authenticationHook(check)
+    const mode = policy.dpop ?? dpop.mode
+    const hook = check === undefined && mode === dpop.mode ? authenticate : authenticationHook(mode, check)
     route.onRequest = [hook, ...asArray(route.onRequest)]
   })
 
@@ -186,9 +241,21 @@ export default fp(async function authPlugin (fastify) {
   fastify.decorate('trustedIssuers', issuers)
   fastify.decorate('declaredRoutes', declaredRoutes)
   fastify.decorate('tokenCacheStats', () => cache.stats())
+  fastify.decorate('replayStore', replayStore)
+  fastify.decorate('rejectionHeaders', (request: FastifyRequest, rejection: AuthRejection): Record<string, string> => {
+    const mode = declaredDpopMode(request.routeOptions.config?.auth) ?? dpop.mode
+    const headers: Record<string, string> = {
+      'www-authenticate': challengeFor(rejection, schemeOf(request.headers.authorization), mode, proofAlgorithms)
+    }
+    if (rejection.kind === 'use_dpop_nonce' && nonces !== undefined) headers['dpop-nonce'] = nonces.current()
+    return headers
+  })
 
   fastify.addHook('onReady', () => issuers.start())
-  fastify.addHook('onClose', async () => { issuers.close() })
+  fastify.addHook('onClose', async () => {
+    issuers.close()
+    await replayStore.close()
+  })
 }, { name: 'auth', dependencies: ['env'] })
 
 /** A token as @fastify/jwt's decoder and fast-jwt's verifier (both `complete`) hand it over. */
@@ -197,9 +264,9 @@ interface DecodedToken {
   payload: Record<string, unknown>
 }
 
-/** @fastify/jwt's extractToken: the bearer token, in the shape of a signed JWT. */
+/** @fastify/jwt's extractToken: the access token (Bearer or DPoP), in the shape of a signed JWT. */
 function signedTokenOf (request: FastifyRequest): string {
-  const token = bearerTokenOf(request)
+  const { token } = presentedTokenOf(request)
   checkCompactJws(token)
   return token
 }

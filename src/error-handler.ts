@@ -1,18 +1,18 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { bearerTokenOf } from './auth/bearer.js'
+import { accessTokenOf } from './auth/presented-token.js'
 import { AuthRejection } from './auth/errors.js'
 import { rejectionFor } from './auth/jwt-errors.js'
 import { errorBody } from './error-body.js'
 import { REJECTED } from './rejection-log.js'
 
 /**
- * The one error handler: auth rejections get their RFC 6750 challenge, other client errors keep
+ * The one error handler: auth rejections get their RFC 6750 (and RFC 9449) challenge, other client errors keep
  * Fastify's own message, and anything unexpected is logged and answered with a generic 500:
  * never a stack trace, never library text.
  */
 export function errorHandler (thrown: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   // A handler's own request.jwtVerify() may fail with @fastify/jwt's errors: said our way.
-  const error = rejectionFor(thrown, () => bearerTokenOf(request)) as FastifyError
+  const error = rejectionFor(thrown, () => accessTokenOf(request)) as FastifyError
   const statusCode = error instanceof AuthRejection ? error.statusCode : error.statusCode ?? 500
   if (statusCode >= 500 && !(error instanceof AuthRejection)) {
     request.log.error({ err: error }, 'unexpected error')
@@ -21,7 +21,7 @@ export function errorHandler (thrown: FastifyError, request: FastifyRequest, rep
   const code = error.code ?? 'BAD_REQUEST'
   if (error instanceof AuthRejection) {
     request.server.rejectionLog.rejected(request, error)
-    reply.header('www-authenticate', error.challenge)
+    reply.headers(request.server.rejectionHeaders(request, error))
     if (error.retryAfter !== undefined) reply.header('retry-after', error.retryAfter)
     return reply.code(statusCode).type('application/json; charset=utf-8').send(error.body)
   }

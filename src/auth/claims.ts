@@ -1,5 +1,6 @@
 import {
-  InvalidClaim, MissingClaim, MissingIssuedAt, MissingProfileClaim, TokenExpired, TokenNotYetValid, TokenTooOld, WrongAudience
+  InvalidClaim, MissingClaim, MissingIssuedAt, MissingProfileClaim, TokenExpired, TokenNotYetValid, TokenTooOld,
+  UnsupportedConfirmation, WrongAudience
 } from './errors.js'
 import { grantedScopes, type ReadonlyScopeSet } from './scopes.js'
 
@@ -43,9 +44,24 @@ export class VerifiedToken {
     /** The key that verified it; empty for an issuer's shared secret. */
     readonly kid: string,
     /** Epoch ms after which the token is refused: its exp with the clock tolerance, or its age limit. */
-    readonly expiresAt: number
+    readonly expiresAt: number,
+    /** What the token is bound to (its `cnf`): a DPoP key, a client certificate, or nothing (a bearer token). */
+    readonly binding: TokenBinding
   ) {}
 }
+
+/** RFC 9449 section 6.1 and RFC 8705 section 3.1: the thumbprints a sender-constrained token names. */
+export interface TokenBinding {
+  /** `cnf.jkt`: the SHA-256 thumbprint of the DPoP key every request's proof must be signed with. */
+  readonly jkt: string | undefined
+  /** `cnf["x5t#S256"]`: the SHA-256 thumbprint of the client certificate it must come with. */
+  readonly certificateThumbprint: string | undefined
+}
+
+const UNBOUND: TokenBinding = Object.freeze({ jkt: undefined, certificateThumbprint: undefined })
+/** A base64url SHA-256 digest: 43 characters, no padding. */
+const SHA256_THUMBPRINT = /^[A-Za-z0-9_-]{43}$/
+const CONFIRMATION_METHODS = ['jkt', 'x5t#S256']
 
 const REQUIRED_CLAIMS = ['exp', 'iss', 'aud'] as const
 const RFC9068_CLAIMS = ['iat', 'sub', 'client_id', 'jti'] as const
@@ -76,8 +92,26 @@ export function checkClaims (claims: Record<string, unknown>, issuer: string, ki
   } catch {
     throw new InvalidClaim()
   }
+  const binding = bindingOf(claims.cnf)
   deepFreeze(claims)
-  return new VerifiedToken(claims as AccessTokenClaims, scopes, issuer, kid, expiresAt)
+  return new VerifiedToken(claims as AccessTokenClaims, scopes, issuer, kid, expiresAt, binding)
+}
+
+/**
+ * The token's `cnf`: absent, or an object naming a DPoP key (jkt), a certificate (x5t#S256), or
+ * both, as SHA-256 thumbprints. Any other confirmation method (jwk, jku, kid...) is one this API
+ * cannot check, so the token is refused rather than taken as a bearer token.
+ */
+function bindingOf (cnf: unknown): TokenBinding {
+  if (cnf === undefined) return UNBOUND
+  if (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf)) throw new InvalidClaim()
+  const members = Object.keys(cnf)
+  if (members.length === 0 || !members.every(member => CONFIRMATION_METHODS.includes(member))) throw new UnsupportedConfirmation()
+  const { jkt, 'x5t#S256': certificateThumbprint } = cnf as Record<string, unknown>
+  for (const thumbprint of [jkt, certificateThumbprint]) {
+    if (thumbprint !== undefined && (typeof thumbprint !== 'string' || !SHA256_THUMBPRINT.test(thumbprint))) throw new InvalidClaim()
+  }
+  return Object.freeze({ jkt: jkt as string | undefined, certificateThumbprint: certificateThumbprint as string | undefined })
 }
 
 function checkRequired (claims: Record<string, unknown>, required: readonly string[], Rejection: new () => Error): void {

@@ -81,7 +81,7 @@ function define (code: string, statusCode: number, kind: ChallengeKind, message:
 export const MissingToken = define('AUTH_MISSING_TOKEN', 401, 'missing',
   'An access token is required: send it in the Authorization header as Bearer <token>')
 export const MalformedAuthorization = define('AUTH_MALFORMED_AUTHORIZATION', 400, 'invalid_request',
-  'The Authorization header is malformed: expected Bearer <token>')
+  'The Authorization header is malformed: expected a scheme and a token, as in Bearer <token>')
 export const DuplicateToken = define('AUTH_DUPLICATE_TOKEN', 400, 'invalid_request',
   'The access token must be sent exactly once, in a single Authorization header')
 export const TokenInQuery = define('AUTH_TOKEN_IN_QUERY', 400, 'invalid_request',
@@ -168,9 +168,15 @@ export const DpopNonceRequired = define('AUTH_DPOP_NONCE_REQUIRED', 401, 'use_dp
   'The DPoP proof must carry the nonce this API sent in the DPoP-Nonce header')
 export const ReplayStoreUnreachable = define('AUTH_REPLAY_STORE_UNAVAILABLE', 503, 'unavailable',
   'DPoP proofs cannot be checked for replay now, so DPoP requests are refused; retry later')
+ReplayStoreUnreachable.prototype.retryAfter = 1
+
+export const UnsupportedConfirmation = define('AUTH_UNSUPPORTED_CONFIRMATION', 401, 'invalid_token',
+  'The access token is bound (cnf) by a method this API cannot check: only jkt (DPoP) and x5t#S256 (mutual TLS)')
 
 /** RFC 8705: a certificate-bound token, and the client certificate presented with it. */
 export const CertificateRequired = define('AUTH_CLIENT_CERTIFICATE_REQUIRED', 401, 'invalid_token',
   'The access token is bound to a client certificate, and none was presented')
+export const MalformedCertificateHeader = define('AUTH_CLIENT_CERTIFICATE_MALFORMED', 400, 'invalid_request',
+  'The Client-Cert header is not an RFC 9440 byte sequence holding one certificate')
 export const CertificateMismatch = define('AUTH_CLIENT_CERTIFICATE_MISMATCH', 401, 'invalid_token',
   'The access token is bound to a client certificate other than the one presented')

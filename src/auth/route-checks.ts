@@ -11,6 +11,8 @@ export function scopeCheck (requirement: ScopeRequirement): TokenCheck {
   const wanted = requirement.scopes.join(' ')
   const rejection = new InsufficientScope(requirement.mode === 'all' ? wanted : `any of: ${wanted}`)
   rejection.challenge = bearerChallenge('insufficient_scope', rejection.message, wanted)
+  rejection.kind = 'insufficient_scope'
+  rejection.scope = wanted
   rejection.body = serializedBody(rejection)
   return token => satisfies(token.scopes, requirement) ? undefined : rejection
 }
@@ -19,6 +21,7 @@ export function scopeCheck (requirement: ScopeRequirement): TokenCheck {
 export function claimCheck ({ claim, test }: ClaimRequirement): TokenCheck {
   const rejection = new ClaimMismatch(claim)
   rejection.challenge = bearerChallenge('invalid_token', rejection.message)
+  rejection.kind = 'invalid_token'
   rejection.body = serializedBody(rejection)
   return token => test(token.claims) ? undefined : rejection
 }
