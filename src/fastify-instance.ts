@@ -1,3 +1,4 @@
+import type { ServerOptions as HttpsServerOptions } from 'node:https'
 import Fastify, { errorCodes, LogController, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { requestLoggerFactory } from './request-logger.js'
@@ -14,10 +15,14 @@ import { requestLoggerFactory } from './request-logger.js'
  *   (made only when the request logs: src/request-logger.ts);
  * - `fastify.log`, which Fastify then fills with a logger that drops everything, is set to ours
  *   once, before any plugin can see it, so Fastify's own lines (listening, failures) are ours too.
+ *
+ * With `https` options (src/mtls/tls-options.ts) it serves https instead of http.
  */
-export function createFastify (logger: Logger): FastifyInstance {
+export function createFastify (logger: Logger, { https }: { https?: HttpsServerOptions } = {}): FastifyInstance {
   const requestLogger = requestLoggerFactory(logger)
   const fastify = Fastify({
+    // null: plain http. (An https server is an http.Server to everything the service calls on it.)
+    https: https ?? null,
     logger: false,
     // Fastify's per-request lines off: the request-log plugin writes them when LOG_REQUESTS is on.
     logController: new LogController({ disableRequestLogging: true }),

@@ -6,6 +6,8 @@ import app from './app.js'
 import { ConfigError, describeConfigError } from './config.js'
 import { createFastify } from './fastify-instance.js'
 import { serviceLogger } from './logger.js'
+import { tlsServerOptions, type TlsServerOptions } from './mtls/tls-options.js'
+import { tlsVariables } from './mtls/tls-variables.js'
 
 export interface StartOptions {
   /** Variables to use instead of process.env and `.env` (tests). */
@@ -23,10 +25,12 @@ export const CLUSTER_NEEDS_ISSUER = 'is required by start:cluster (each worker w
 
 /**
  * Builds, configures and starts the API; with no issuer configured, first starts the embedded
- * development issuer so the API's key fetch finds it.
+ * development issuer so the API's key fetch finds it. With TLS_CERT and TLS_KEY it serves https.
  */
 export async function startServer ({ env, localIssuer = true }: StartOptions = {}): Promise<FastifyInstance> {
-  const server = createFastify(serviceLogger())
+  // Read before the rest of the configuration: https options go to the constructor.
+  const https = tlsServerOptions(tlsVariables(env))
+  const server = createFastify(serviceLogger(), { https })
   try {
     await server.register(fp(app), { env })
     server.log.level = server.config.LOG_LEVEL
@@ -50,11 +54,23 @@ export async function startServer ({ env, localIssuer = true }: StartOptions = {
       server.addHook('onClose', () => local.close())
     }
     await server.listen({ port: server.config.PORT, host: server.config.HOST })
+    logClientCertificates(server, https)
   } catch (error) {
     await server.close()
     throw error
   }
   return server
+}
+
+/** Where RFC 8705 client certificates come from, said once at start-up. */
+function logClientCertificates (server: FastifyInstance, https: TlsServerOptions | undefined): void {
+  if (server.authSettings.clientCertificateHeader) {
+    server.log.info('client certificates come from the Client-Cert header (CLIENT_CERT_HEADER=true), not from TLS connections: the proxy in front must set it and strip any a client sends')
+  }
+  if (https === undefined) return
+  server.log.info({ clientCertificateCa: https.ca !== undefined }, https.ca === undefined
+    ? 'listening with TLS: client certificates are requested, not verified against a CA (TLS_CLIENT_CA unset: any certificate the client holds the key of can bind a token)'
+    : 'listening with TLS: client certificates are requested and verified against TLS_CLIENT_CA')
 }
 
 /** One readable line for the start-up failures a user can fix, or undefined. */
