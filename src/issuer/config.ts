@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import type { FastifyBaseLogger } from 'fastify'
 import { isProduction } from '../production.js'
+import { pemCertificateThumbprint } from '../mtls/certificate-thumbprint.js'
 import { findProjectRoot } from '../project-root.js'
 import { parseSecretHash, type SecretHash } from './secret-hash.js'
 
@@ -139,6 +141,11 @@ export interface ClientConfig {
   readonly grantTypes: ReadonlySet<GrantType>
   /** API identifier -> scopes granted on it; an API missing here is one the client may not call. */
   readonly scopes: ReadonlyMap<string, ReadonlySet<string>>
+  /**
+   * RFC 8705: the x5t#S256 of the client's registered certificate (its `certificate` PEM file),
+   * which every token it gets is bound to (`cnf`); undefined for a client without one.
+   */
+  readonly certificateThumbprint: string | undefined
 }
 
 export interface UserConfig {
@@ -229,7 +236,7 @@ function parseApi (read: FieldReader, value: unknown, at: string): ApiConfig {
 }
 
 function parseClient (read: FieldReader, value: unknown, at: string, apis: ReadonlyMap<string, ApiConfig>): ClientConfig {
-  const client = read.object(value, at, ['clientId', 'name', 'secretHash', 'grantTypes', 'scopes'])
+  const client = read.object(value, at, ['clientId', 'name', 'secretHash', 'grantTypes', 'scopes', 'certificate'])
   const clientId = read.string(client.clientId, `${at}.clientId`)
   read.optionalString(client.name, `${at}.name`)
   const secretHash = read.secretHash(client.secretHash, `${at}.secretHash`)
@@ -244,7 +251,8 @@ function parseClient (read: FieldReader, value: unknown, at: string, apis: Reado
     clientId,
     secretHash,
     grantTypes: new Set(grantTypes),
-    scopes: parseScopesPerApi(read, client.scopes, `${at}.scopes`, apis)
+    scopes: parseScopesPerApi(read, client.scopes, `${at}.scopes`, apis),
+    certificateThumbprint: client.certificate === undefined ? undefined : read.certificate(client.certificate, `${at}.certificate`)
   }
 }
 
@@ -318,6 +326,25 @@ class FieldReader {
   unique (values: readonly string[], at: string): void {
     const repeated = values.find((value, i) => values.indexOf(value) !== i)
     if (repeated !== undefined) this.fail(at, `lists "${repeated}" twice`)
+  }
+
+  /**
+   * The x5t#S256 of a PEM certificate file, its path relative to the config file. Read once at
+   * start-up, synchronously like the rest of the parse.
+   */
+  certificate (value: unknown, at: string): string {
+    const path = resolve(dirname(this.file), this.string(value, at))
+    let pem: string
+    try {
+      pem = readFileSync(path, 'utf8')
+    } catch (err) {
+      this.fail(at, `cannot be read: ${path} (${(err as NodeJS.ErrnoException).code})`)
+    }
+    try {
+      return pemCertificateThumbprint(pem)
+    } catch {
+      this.fail(at, `is not a PEM certificate: ${path}`)
+    }
   }
 
   secretHash (value: unknown, at: string): SecretHash {

@@ -24,6 +24,8 @@ export interface TokenGrant {
   readonly subject: string
   readonly api: ApiConfig
   readonly scopes: readonly string[]
+  /** The client's registered certificate (RFC 8705), which the token is bound to; undefined for none. */
+  readonly certificateThumbprint: string | undefined
 }
 
 /**
@@ -46,7 +48,8 @@ export async function decideGrant (config: IssuerConfig, request: TokenRequestBo
       clientId: client.clientId,
       subject: `${client.clientId}@clients`,
       api,
-      scopes: negotiateScopes(api, body.scope, [clientHolder])
+      scopes: negotiateScopes(api, body.scope, [clientHolder]),
+      certificateThumbprint: client.certificateThumbprint
     }
   }
   const user = await authenticateUser(config, body.username, body.password)
@@ -56,7 +59,8 @@ export async function decideGrant (config: IssuerConfig, request: TokenRequestBo
     subject: user.id,
     api,
     // A user's token carries only what both the user holds and the client may act on.
-    scopes: negotiateScopes(api, body.scope, [clientHolder, { name: 'the user', scopes: user.scopes.get(api.identifier) ?? new Set() }])
+    scopes: negotiateScopes(api, body.scope, [clientHolder, { name: 'the user', scopes: user.scopes.get(api.identifier) ?? new Set() }]),
+    certificateThumbprint: client.certificateThumbprint
   }
 }
 

@@ -2,7 +2,8 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 
 /**
  * Token endpoint errors: RFC 6749 section 5.2 codes, plus Auth0's `access_denied` for an unknown
- * audience or an API the client may not call. One class, so one error handler renders them all.
+ * audience or an API the client may not call, and RFC 9449's `invalid_dpop_proof`. One class,
+ * so one error handler renders them all.
  */
 export type OAuthErrorCode =
   | 'invalid_request'
@@ -14,6 +15,7 @@ export type OAuthErrorCode =
   | 'access_denied'
   | 'server_error'
   | 'temporarily_unavailable'
+  | 'invalid_dpop_proof'
 
 const STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -27,7 +29,9 @@ const STATUS: Record<OAuthErrorCode, number> = {
   access_denied: 403,
   server_error: 500,
   // Too many token requests at once: retry shortly (sent with Retry-After).
-  temporarily_unavailable: 503
+  temporarily_unavailable: 503,
+  // RFC 9449 section 5: a DPoP proof the token endpoint does not accept.
+  invalid_dpop_proof: 400
 }
 
 export class OAuthError extends Error {

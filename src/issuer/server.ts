@@ -3,9 +3,10 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { loadIssuerConfig, resolveSettings, type IssuerSettings, type LocalIssuerOptions, type LoopbackAddress } from './config.js'
+import { TokenEndpointDpop } from './dpop.js'
 import { KeyStore } from './keys.js'
 import { OAuthError, notFoundHandler, oauthErrorHandler } from './oauth-error.js'
-import { discoveryRoutes, tokenRoute } from './routes.js'
+import { discoveryRoutes, tokenEndpointOf, tokenRoute } from './routes.js'
 
 // The issuer's entry point, which src/server.ts loads only in local issuer mode: startLocalIssuer,
 // the Fastify instance it listens with, the twin listener on the other loopback address, and the
@@ -84,7 +85,9 @@ export async function createIssuerApp (settings: IssuerSettings, logger: Fastify
     app.setNotFoundHandler(notFoundHandler)
     app.addHook('onClose', async () => { await twin.close() })
     await app.register(formbody)
-    const context = { config, keys, issuerUrl, hmac: settings.hmac }
+    const dpop = new TokenEndpointDpop(() => tokenEndpointOf(issuerUrl()))
+    app.addHook('onClose', async () => { await dpop.close() })
+    const context = { config, keys, issuerUrl, hmac: settings.hmac, dpop }
     await app.register(discoveryRoutes, context)
     await app.register(tokenRoute, context)
     await app.ready()

@@ -96,10 +96,13 @@ export interface TokenCall {
 type Params = Record<string, string>
 
 /** POST /oauth/token with a JSON body (the quickstart's curl), a form body, or Basic credentials. */
-export async function postToken (issuer: string, params: Params, how: { form?: boolean, basic?: [string, string], authorization?: string } = {}): Promise<TokenCall> {
+export async function postToken (
+  issuer: string, params: Params, how: { form?: boolean, basic?: [string, string], authorization?: string, dpop?: string } = {}
+): Promise<TokenCall> {
   const headers: Record<string, string> = {
     'content-type': how.form === true ? 'application/x-www-form-urlencoded' : 'application/json'
   }
+  if (how.dpop !== undefined) headers.dpop = how.dpop
   if (how.basic !== undefined) {
     const [id, secret] = how.basic
     headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`

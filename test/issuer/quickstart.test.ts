@@ -18,7 +18,9 @@ t.test('the shipped config and the documented credentials', async t => {
       token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic'],
       scopes_supported: ['read:messages', 'write:messages'],
       id_token_signing_alg_values_supported: ['RS256'],
-      claims_supported: ['iss', 'sub', 'aud', 'iat', 'exp', 'scope', 'azp', 'gty', 'jti', 'permissions']
+      claims_supported: ['iss', 'sub', 'aud', 'iat', 'exp', 'scope', 'azp', 'gty', 'jti', 'permissions', 'cnf'],
+      dpop_signing_alg_values_supported: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'],
+      tls_client_certificate_bound_access_tokens: true
     })
   })
 
