@@ -16,7 +16,7 @@ import { checkCompactJws, checkHeader } from '../src/auth/token-header.js'
 import { TrustedIssuers, type TrustedIssuer } from '../src/auth/trusted-issuers.js'
 import type { DpopMode } from '../src/config.js'
 import { DpopNonces } from '../src/dpop/nonces.js'
-import { createReplayStore } from '../src/replay/create-replay-store.js'
+import { createReplayStore, waitForReplayStore } from '../src/replay/create-replay-store.js'
 import type { ReplayStore } from '../src/replay/replay-store.js'
 
 export interface DeclaredRoute {
@@ -251,12 +251,19 @@ export default fp(async function authPlugin (fastify) {
     return headers
   })
 
-  fastify.addHook('onReady', () => issuers.start())
+  fastify.addHook('onReady', async () => {
+    const [, store] = await Promise.all([issuers.start(), waitForReplayStore(replayStore, REPLAY_STORE_START_WAIT_MS)])
+    // DPoP requests get 503s until the store answers; bearer traffic does not need it.
+    if (!store.ready) fastify.log.warn({ replayStore: replayStore.kind, reason: store.reason }, 'the DPoP replay store is not reachable yet: DPoP requests are refused (503) until it is')
+  })
   fastify.addHook('onClose', async () => {
     issuers.close()
     await replayStore.close()
   })
 }, { name: 'auth', dependencies: ['env'] })
+
+/** How long start-up waits for a shared replay store before serving without it (bearer tokens need none). */
+const REPLAY_STORE_START_WAIT_MS = 2000
 
 /** A token as @fastify/jwt's decoder and fast-jwt's verifier (both `complete`) hand it over. */
 interface DecodedToken {

@@ -16,7 +16,7 @@ const DOCS_PREFIX = '/docs'
  */
 export default fp(async function docs (fastify) {
   const { version } = JSON.parse(readFileSync(join(findProjectRoot(), 'package.json'), 'utf8')) as { version: string }
-  await fastify.register(swagger, openapiOptions({ issuer: fastify.authSettings.issuers[0].issuer, version }))
+  await fastify.register(swagger, openapiOptions({ issuer: fastify.authSettings.issuers[0].issuer, version, dpop: fastify.authSettings.dpop }))
   await fastify.register(publicDocumentation)
 }, { name: 'docs', dependencies: ['env', 'auth', 'metrics'] })
 

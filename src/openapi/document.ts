@@ -3,6 +3,7 @@ import type { FastifySchema, RouteOptions } from 'fastify'
 import { describePolicy, describeScopes, routePolicy, type RoutePolicy } from '../auth/route-policy.js'
 import type { ClaimRequirement } from '../auth/claim-rules.js'
 import type { ScopeRequirement } from '../auth/scopes.js'
+import type { DpopMode, DpopSettings } from '../config.js'
 import { rejectionResponses } from './error-responses.js'
 import { OAUTH2_SCHEME, securityRequirements, securitySchemes, type SecurityRequirement, type SecuritySchemes } from './security.js'
 
@@ -10,6 +11,8 @@ export interface DocumentSettings {
   /** The configured issuer (authSettings.issuer): the token endpoint lies below it. */
   issuer: string
   version: string
+  /** The DPOP setting (a route may say otherwise) and the proof algorithms it takes. */
+  dpop: Pick<DpopSettings, 'mode' | 'algorithms'>
 }
 
 type Schema = FastifySchema & { hide?: boolean, description?: string }
@@ -33,13 +36,13 @@ function claimsText ({ claims }: WithClaims): string {
  * say something the plugin does not do. The route's own schema object is never changed: Fastify
  * compiled its serializers from it.
  */
-export function documentedSchema (schema: Schema | undefined, route: Pick<RouteOptions, 'method' | 'url' | 'config'>): Schema {
+export function documentedSchema (schema: Schema | undefined, route: Pick<RouteOptions, 'method' | 'url' | 'config'>, defaultDpopMode: DpopMode): Schema {
   const policy = routePolicy(route.config?.auth, `${String(route.method)} ${route.url}`)
   const text = POLICY_TEXT[policy.kind](policy)
   return {
     ...schema,
     description: schema?.description === undefined ? text : `${schema.description}\n\n${text}`,
-    security: securityRequirements(policy),
+    security: securityRequirements(policy, defaultDpopMode),
     response: { ...(schema?.response as object | undefined), ...rejectionResponses(policy) },
     'x-auth-policy': describePolicy(policy)
   } as Schema
@@ -69,7 +72,7 @@ export function requiredScopes (paths: Paths): Record<string, string> {
 }
 
 /** @fastify/swagger's options: OpenAPI 3.1, both security schemes, each operation's requirements. */
-export function openapiOptions ({ issuer, version }: DocumentSettings): FastifyDynamicSwaggerOptions {
+export function openapiOptions ({ issuer, version, dpop }: DocumentSettings): FastifyDynamicSwaggerOptions {
   return {
     openapi: {
       openapi: '3.1.0',
@@ -79,12 +82,12 @@ export function openapiOptions ({ issuer, version }: DocumentSettings): FastifyD
           `(client credentials at ${issuer}), then "Authorize" with it.`,
         version
       },
-      components: { securitySchemes: securitySchemes(issuer) }
+      components: { securitySchemes: securitySchemes(issuer, dpop.algorithms) }
     },
     transform ({ schema, url, route }) {
       // Hidden routes (the docs themselves, /metrics) are left out of the document as they are.
       if ((schema as Schema | undefined)?.hide === true) return { schema, url }
-      return { schema: documentedSchema(schema, route), url }
+      return { schema: documentedSchema(schema, route, dpop.mode), url }
     },
     transformObject (documentObject) {
       const document = (documentObject as unknown as { openapiObject: OpenapiDocument }).openapiObject

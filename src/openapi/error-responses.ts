@@ -28,16 +28,17 @@ function codesByStatus (): Map<number, string[]> {
 const CODES = codesByStatus()
 
 const WHEN: Record<number, string> = {
-  400: 'The Authorization header is malformed, or the token was sent twice or in the URL',
-  401: 'No access token, or the token is not valid (expired, wrong issuer or audience, bad signature, ...)',
+  400: 'The Authorization header is malformed, or the token (or DPoP proof) was sent twice or in the URL',
+  401: 'No access token, or the token is not valid (expired, wrong issuer or audience, bad signature, ...), or its DPoP proof or client certificate does not match',
   403: 'The access token lacks a scope this route requires',
-  503: 'The issuer\'s signing keys cannot be loaded right now; retry after Retry-After seconds'
+  503: 'The issuer\'s signing keys, or the DPoP replay store, cannot be reached right now; retry after Retry-After seconds'
 }
 
 function rejectionResponse (statusCode: number): Record<string, unknown> {
   const headers: Record<string, unknown> = {
-    'WWW-Authenticate': { type: 'string', description: 'The RFC 6750 Bearer challenge, with error and error_description' }
+    'WWW-Authenticate': { type: 'string', description: 'The RFC 6750 Bearer and RFC 9449 DPoP challenges (by the route\'s DPoP mode), the scheme used carrying error and error_description' }
   }
+  if (statusCode === 401) headers['DPoP-Nonce'] = { type: 'string', description: 'With error use_dpop_nonce: the nonce the next DPoP proof must carry' }
   if (statusCode === 503) headers['Retry-After'] = { type: 'integer', description: 'Seconds to wait before retrying' }
   // Every status asked for here has at least one rejection class.
   const codes = CODES.get(statusCode) as string[]

@@ -1,9 +1,12 @@
 import type { RoutePolicy } from '../auth/route-policy.js'
+import type { DpopMode } from '../config.js'
 
 /** The security scheme for a token pasted by hand (Swagger UI's "Authorize" dialog). */
 export const BEARER_SCHEME = 'bearerAuth'
 /** The same tokens, obtained from the issuer with client credentials. */
 export const OAUTH2_SCHEME = 'oauth2'
+/** A DPoP-bound token (RFC 9449): the `DPoP` HTTP authentication scheme, with a proof per request. */
+export const DPOP_SCHEME = 'dpopAuth'
 
 /** One OpenAPI security requirement: scheme name to the scopes it must carry. */
 export type SecurityRequirement = Record<string, string[]>
@@ -18,6 +21,7 @@ export function tokenEndpoint (issuer: string): string {
 
 export type SecuritySchemes = {
   [BEARER_SCHEME]: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: string }
+  [DPOP_SCHEME]: { type: 'http', scheme: 'DPoP', bearerFormat: 'JWT', description: string }
   [OAUTH2_SCHEME]: {
     type: 'oauth2'
     description: string
@@ -25,8 +29,8 @@ export type SecuritySchemes = {
   }
 }
 
-/** The two ways to present a token; the flow's scopes are filled in from the routes' declarations. */
-export function securitySchemes (issuer: string): SecuritySchemes {
+/** The ways to present a token; the flow's scopes are filled in from the routes' declarations. */
+export function securitySchemes (issuer: string, proofAlgorithms: readonly string[]): SecuritySchemes {
   return {
     [BEARER_SCHEME]: {
       type: 'http',
@@ -38,8 +42,22 @@ export function securitySchemes (issuer: string): SecuritySchemes {
       type: 'oauth2',
       description: 'Client credentials (machine to machine): the issuer\'s token endpoint returns the bearer token',
       flows: { clientCredentials: { tokenUrl: tokenEndpoint(issuer), scopes: {} } }
+    },
+    [DPOP_SCHEME]: {
+      type: 'http',
+      scheme: 'DPoP',
+      bearerFormat: 'JWT',
+      description: `A DPoP-bound access token (cnf.jkt) sent as \`Authorization: DPoP <token>\`, with a \`DPoP\` header holding a new proof ` +
+        `for each request (RFC 9449), signed with ${proofAlgorithms.join(', ')}. A DPoP-bound token sent as Bearer is refused.`
     }
   }
+}
+
+/** The schemes a route takes, by its DPoP mode. */
+const SCHEMES_BY_MODE: Record<DpopMode, readonly string[]> = {
+  allowed: [BEARER_SCHEME, OAUTH2_SCHEME, DPOP_SCHEME],
+  required: [DPOP_SCHEME],
+  off: [BEARER_SCHEME, OAUTH2_SCHEME]
 }
 
 /**
@@ -48,12 +66,13 @@ export function securitySchemes (issuer: string): SecuritySchemes {
  * requirement per scheme and `mode: 'any'` one per scope. OpenAPI 3.1 lets a bearer requirement
  * name what it needs too. Public routes get an empty list: no security at all.
  */
-export function securityRequirements (policy: RoutePolicy): SecurityRequirement[] {
+export function securityRequirements (policy: RoutePolicy, defaultDpopMode: DpopMode): SecurityRequirement[] {
   if (policy.kind === 'public') return []
   const scopeSets = policy.kind === 'token'
     ? [[]]
     : policy.requirement.mode === 'all'
       ? [[...policy.requirement.scopes]]
       : policy.requirement.scopes.map(scope => [scope])
-  return [BEARER_SCHEME, OAUTH2_SCHEME].flatMap(scheme => scopeSets.map(scopes => ({ [scheme]: scopes })))
+  const schemes = SCHEMES_BY_MODE[policy.dpop ?? defaultDpopMode]
+  return schemes.flatMap(scheme => scopeSets.map(scopes => ({ [scheme]: scopes })))
 }
