@@ -1,0 +1,47 @@
+import { MemoryReplayStore } from './memory-store.js'
+import { RedisReplayStore, type ReplayStoreLog } from './redis-store.js'
+import type { ReplayStore, ReplayStoreHealth } from './replay-store.js'
+
+export interface ReplayStoreOptions {
+  /** Set: every replica shares this Redis. Unset: this process remembers proofs on its own. */
+  redisUrl?: string
+  /** Capacity of the in-memory store; ignored with Redis. */
+  capacity?: number
+  log?: ReplayStoreLog
+}
+
+/** Redis when a URL is given (it starts connecting now), otherwise memory. */
+export function createReplayStore ({ redisUrl, capacity, log }: ReplayStoreOptions): ReplayStore {
+  if (redisUrl !== undefined && redisUrl !== '') return new RedisReplayStore({ url: redisUrl, log })
+  return new MemoryReplayStore({ capacity })
+}
+
+/**
+ * For start-up: gives the store up to `timeoutMs` to become ready, then reports its health. Never
+ * rejects: a Redis that is down must not stop the service from starting (DPoP requests get 503
+ * and readiness says why until it is back; the store keeps reconnecting by itself).
+ */
+export async function waitForReplayStore (store: ReplayStore, timeoutMs: number): Promise<ReplayStoreHealth> {
+  if (store instanceof RedisReplayStore) await store.waitUntilConnected(timeoutMs)
+  return store.health()
+}
+
+/**
+ * What is wrong with a REDIS_URL, or undefined when it is usable. The message never repeats the
+ * URL: it may hold a password.
+ */
+export function redisUrlProblem (value: string): string | undefined {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return 'REDIS_URL is not a URL (expected redis://[user:password@]host[:port][/db] or rediss://...)'
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    // Not even the scheme is repeated: a URL typed without one starts with the user name.
+    return 'REDIS_URL must start with redis:// or rediss://'
+  }
+  if (url.hostname === '') return 'REDIS_URL names no host (expected redis://host:port)'
+  if (!/^(\/\d*)?$/.test(url.pathname)) return 'REDIS_URL\'s path must be a database number, such as /0'
+  return undefined
+}
