@@ -4,6 +4,7 @@ import { isIP } from 'node:net'
 import { ALGORITHMS_FOR_KEY_SETS, HMAC_ALGORITHMS, type AsymmetricAlgorithm, type JwsAlgorithm } from './auth/algorithms.js'
 import { DEV_AUDIENCE } from './dev-credentials.js'
 import { isProduction } from './production.js'
+import { redisUrlProblem } from './replay/create-replay-store.js'
 
 /** The raw environment, as @fastify/env validates it against `envSchema`. */
 export interface Env {
@@ -388,10 +389,8 @@ function nonceSecret (env: Env): string | undefined {
 function redisUrl (value: string | undefined): string | undefined {
   const url = value?.trim() || undefined
   if (url === undefined) return undefined
-  if (!URL.canParse(url)) throw new ConfigError('REDIS_URL', 'is not a valid URL, e.g. redis://127.0.0.1:6379')
-  const { protocol, hostname } = new URL(url)
-  if (protocol !== 'redis:' && protocol !== 'rediss:') throw new ConfigError('REDIS_URL', `must be a redis:// or rediss:// URL, got "${protocol}"`)
-  if (hostname === '') throw new ConfigError('REDIS_URL', 'must name a host, e.g. redis://127.0.0.1:6379')
+  const problem = redisUrlProblem(url)
+  if (problem !== undefined) throw new ConfigError('REDIS_URL', problem)
   return url
 }
 

@@ -27,21 +27,21 @@ export async function waitForReplayStore (store: ReplayStore, timeoutMs: number)
 }
 
 /**
- * What is wrong with a REDIS_URL, or undefined when it is usable. The message never repeats the
- * URL: it may hold a password.
+ * What is wrong with a REDIS_URL, or undefined when it is usable, said after the variable's name
+ * ("REDIS_URL <problem>"). The message never repeats the URL: it may hold a password.
  */
 export function redisUrlProblem (value: string): string | undefined {
   let url: URL
   try {
     url = new URL(value)
   } catch {
-    return 'REDIS_URL is not a URL (expected redis://[user:password@]host[:port][/db] or rediss://...)'
+    return 'is not a URL (expected redis://[user:password@]host[:port][/db] or rediss://...)'
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
     // Not even the scheme is repeated: a URL typed without one starts with the user name.
-    return 'REDIS_URL must start with redis:// or rediss://'
+    return 'must start with redis:// or rediss://'
   }
-  if (url.hostname === '') return 'REDIS_URL names no host (expected redis://host:port)'
-  if (!/^(\/\d*)?$/.test(url.pathname)) return 'REDIS_URL\'s path must be a database number, such as /0'
+  if (url.hostname === '') return 'names no host (expected redis://host:port)'
+  if (!/^(\/\d*)?$/.test(url.pathname)) return 'must have a database number as its path, such as /0'
   return undefined
 }

@@ -41,14 +41,14 @@ t.test('REDIS_URL validation names the problem, never the URL', async t => {
   t.equal(redisUrlProblem('redis://cache/'), undefined)
   t.equal(redisUrlProblem('redis://[::1]'), undefined)
   const problems: Array<[string, RegExp]> = [
-    ['cache.internal:6379', /^REDIS_URL must start with redis:\/\/ or rediss:\/\/$/],
-    ['secretuser:secret@cache', /^REDIS_URL must start with redis:\/\/ or rediss:\/\/$/],
-    ['http://cache:6379', /^REDIS_URL must start with redis:\/\/ or rediss:\/\//],
-    ['not a url secret', /^REDIS_URL is not a URL/],
-    ['redis://:secret@cache:99999', /^REDIS_URL is not a URL/],
-    ['redis://', /^REDIS_URL names no host/],
-    ['redis:///0', /^REDIS_URL names no host/],
-    ['redis://cache/db0', /^REDIS_URL's path must be a database number/]
+    ['cache.internal:6379', /^must start with redis:\/\/ or rediss:\/\/$/],
+    ['secretuser:secret@cache', /^must start with redis:\/\/ or rediss:\/\/$/],
+    ['http://cache:6379', /^must start with redis:\/\/ or rediss:\/\//],
+    ['not a url secret', /^is not a URL/],
+    ['redis://:secret@cache:99999', /^is not a URL/],
+    ['redis://', /^names no host/],
+    ['redis:///0', /^names no host/],
+    ['redis://cache/db0', /^must have a database number as its path/]
   ]
   for (const [url, problem] of problems) {
     const message = redisUrlProblem(url)
