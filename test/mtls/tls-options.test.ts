@@ -67,7 +67,7 @@ test('each mistake is one line naming the variable', async t => {
   ]
   for (const [variables, line] of cases) {
     const printed = problem(variables)
-    t.equal(printed, `Configuration error: ${line}`, JSON.stringify(variables))
+    t.equal(printed, `Configuration error: ${line}`, line.slice(0, 60))
     t.notMatch(printed, /\n|PRIVATE KEY|MI[GH]/, 'one line, no key material')
   }
 })
