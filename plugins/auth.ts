@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import { challengeFor } from '../src/auth/challenges.js'
 import { checkClaims, VerifiedToken, type AccessTokenClaims } from '../src/auth/claims.js'
 import { EndOfTurnBatch } from '../src/auth/end-of-turn-batch.js'
-import { AuthRejection, MissingToken } from '../src/auth/errors.js'
+import { AuthRejection, MalformedCertificateHeader, MissingToken } from '../src/auth/errors.js'
 import { rejectionFor } from '../src/auth/jwt-errors.js'
 import { presentedTokenOf, schemeOf, type PresentedToken } from '../src/auth/presented-token.js'
 import { routeCheck, scopeCheck, type TokenCheck } from '../src/auth/route-checks.js'
@@ -16,6 +16,7 @@ import { checkCompactJws, checkHeader } from '../src/auth/token-header.js'
 import { TrustedIssuers, type TrustedIssuer } from '../src/auth/trusted-issuers.js'
 import type { DpopMode } from '../src/config.js'
 import { DpopNonces } from '../src/dpop/nonces.js'
+import { presentedCertificateThumbprint } from '../src/mtls/client-certificate.js'
 import { createReplayStore, waitForReplayStore } from '../src/replay/create-replay-store.js'
 import type { ReplayStore } from '../src/replay/replay-store.js'
 
@@ -85,7 +86,19 @@ export default fp(async function authPlugin (fastify) {
     log: fastify.log.child({ component: 'replay-store' })
   })
   const nonces = dpop.nonceSecret === undefined ? undefined : new DpopNonces(dpop.nonceSecret)
-  const binding = new TokenBinding({ dpop, replayStore, nonces, certificateOf: () => undefined })
+  const certificateSources = { trustHeader: settings.clientCertificateHeader, caConfigured: Boolean(fastify.config.TLS_CLIENT_CA) }
+  const binding = new TokenBinding({
+    dpop,
+    replayStore,
+    nonces,
+    certificateOf: request => {
+      try {
+        return presentedCertificateThumbprint(request, certificateSources)
+      } catch {
+        throw new MalformedCertificateHeader()
+      }
+    }
+  })
   const proofAlgorithms = dpop.algorithms.join(' ')
   /** Requests the route hook is verifying, and the verdict `trusted` leaves for it (see `trusted`). */
   const hookVerdicts = new WeakMap<FastifyRequest, VerifiedToken | null>()
