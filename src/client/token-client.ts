@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { DpopProofSigner } from '../dpop/proof-signer.js'
 import { discoverTokenEndpoint } from './discovery.js'
+import { DpopSession, asksForNonce } from './dpop.js'
 import { checkEndpointUrl } from './endpoint-url.js'
 import { TokenClientError } from './errors.js'
 import { retryDelay } from './retry-delay.js'
@@ -8,7 +10,8 @@ import { requestToken, type ClientAuthMethod, type ClientCredentials, type Issue
 // A client-credentials token client for a Node service calling an API protected by OAuth access
 // tokens: one cached token per audience and scope, refreshed ahead of expiry in the background,
 // one request in flight per audience and scope however many callers wait, bounded retries on 429
-// and 5xx, and a fetch that sends the token. No Fastify, no dependency beyond Node 20.
+// and 5xx, and a fetch that sends the token, as Bearer or bound to a DPoP key with a proof per
+// request. No Fastify, no dependency beyond Node 20.
 
 export { DiscoveryError, IssuerUnreachableError, TokenClientError, TokenRequestError } from './errors.js'
 export type { ClientAuthMethod } from './token-endpoint.js'
@@ -33,6 +36,11 @@ export interface TokenClientOptions {
   readonly maxRetryDelayMs?: number
   /** The clock, in milliseconds since the epoch (tests move it). Default `Date.now`. */
   readonly now?: () => number
+  /**
+   * A DPoP key (RFC 9449): token requests carry a proof signed by it and only DPoP-bound tokens
+   * are taken; fetch() sends `Authorization: DPoP <token>` with a fresh proof each time.
+   */
+  readonly dpop?: DpopProofSigner
 }
 
 /** Which token: the audience (the API identifier) and the scopes, space separated, in any order. */
@@ -43,6 +51,8 @@ export interface TokenRequest {
 
 export interface AccessToken {
   readonly accessToken: string
+  /** `DPoP` when the client has a DPoP key (the token is bound to it), else `Bearer`. */
+  readonly tokenType: 'Bearer' | 'DPoP'
   /** When it expires (epoch ms): the request's start plus `expires_in`. */
   readonly expiresAt: number
   /** From when calls start getting its successor in the background (epoch ms). */
@@ -83,6 +93,7 @@ export class TokenClient {
   readonly #maxRetries: number
   readonly #maxRetryDelayMs: number
   readonly #now: () => number
+  readonly #dpop: DpopSession | undefined
   #endpoint: Promise<string> | undefined
   readonly #slots = new Map<string, Slot>()
   /** Which slot handed out a token, so invalidate() needs only the token. */
@@ -103,6 +114,7 @@ export class TokenClient {
     this.#maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES
     this.#maxRetryDelayMs = options.maxRetryDelayMs ?? DEFAULT_MAX_RETRY_DELAY_MS
     this.#now = options.now ?? Date.now
+    this.#dpop = options.dpop === undefined ? undefined : new DpopSession(options.dpop)
   }
 
   /**
@@ -142,17 +154,36 @@ export class TokenClient {
   }
 
   /**
-   * fetch() with `Authorization: Bearer <token>` for the audience and scope. On a 401 the token is
+   * fetch() with `Authorization: Bearer <token>` for the audience and scope, or with a DPoP key
+   * `Authorization: DPoP <token>` and a `DPoP` proof for this method and URL. On a 401 the token is
    * invalidated and the request sent once more with a new one; a second 401 is returned as it is.
+   * A 401 asking for a DPoP nonce is answered once with a proof carrying it, with the same token.
    * A stream body cannot be sent twice: its 401 is returned without a retry.
    */
   async fetch (url: string | URL, init: RequestInit = {}, request: TokenRequest = {}): Promise<Response> {
     const token = await this.getToken(request)
-    const response = await fetch(url, withBearer(init, token))
-    if (response.status !== 401 || isStream(init.body)) return response
+    const response = await this.#send(url, init, token)
+    if (response.status !== 401 || isStream(init.body) || asksForNonce(response)) return response
     await response.body?.cancel()
     this.invalidate(token)
-    return await fetch(url, withBearer(init, await this.getToken(request)))
+    return await this.#send(url, init, await this.getToken(request))
+  }
+
+  /** One call with the token, and with DPoP once more if the API asked for its nonce and gave one. */
+  async #send (url: string | URL, init: RequestInit, token: AccessToken): Promise<Response> {
+    const { response, nonce } = await this.#call(url, init, token)
+    if (!nonce || !asksForNonce(response) || isStream(init.body)) return response
+    await response.body?.cancel()
+    return (await this.#call(url, init, token)).response
+  }
+
+  /** fetch() with the token; `nonce` says the answer carried a DPoP-Nonce, kept for the next proofs. */
+  async #call (url: string | URL, init: RequestInit, token: AccessToken): Promise<{ response: Response, nonce: boolean }> {
+    const headers = new Headers(init.headers)
+    headers.set('authorization', `${token.tokenType} ${token.accessToken}`)
+    if (this.#dpop !== undefined) headers.set('dpop', this.#dpop.proof(init.method, url, token.accessToken))
+    const response = await fetch(url, { ...init, headers })
+    return { response, nonce: this.#dpop?.remember(url, response.headers) === true }
   }
 
   /** Requests a token for the slot, as the slot's one request in flight. */
@@ -177,7 +208,7 @@ export class TokenClient {
     const endpoint = await this.#tokenEndpoint()
     const started = this.#now()
     try {
-      return toAccessToken(await requestToken(endpoint, this.#credentials, { audience, scope }, this.#timeoutMs, this.#now), started)
+      return toAccessToken(await requestToken(endpoint, this.#credentials, { audience, scope }, this.#timeoutMs, this.#now, this.#dpop), started)
     } catch (error) {
       const delay = retryDelay(error, attempt)
       if (delay === undefined || attempt >= this.#maxRetries || delay > this.#maxRetryDelayMs) throw error
@@ -197,23 +228,15 @@ export class TokenClient {
   }
 }
 
-function toAccessToken ({ accessToken, expiresIn, scope }: IssuedToken, started: number): AccessToken {
+function toAccessToken ({ accessToken, tokenType, expiresIn, scope }: IssuedToken, started: number): AccessToken {
   const lifetime = expiresIn * 1000
-  return { accessToken, scope, expiresAt: started + lifetime, refreshAt: started + refreshAfter(lifetime) }
+  return { accessToken, tokenType, scope, expiresAt: started + lifetime, refreshAt: started + refreshAfter(lifetime) }
 }
 
 /** Scopes in a stable order, so `a b` and `b a` share one token; undefined for none. */
 function normalizeScope (scope: string | undefined): string | undefined {
   const scopes = [...new Set(scope?.split(/\s+/).filter(word => word !== ''))].sort()
   return scopes.length === 0 ? undefined : scopes.join(' ')
-}
-
-// DPoP (RFC 9449) goes here once the service accepts it: `Authorization: DPoP <token>` and a `DPoP`
-// proof for the method and URL of each request.
-function withBearer (init: RequestInit, token: AccessToken): RequestInit {
-  const headers = new Headers(init.headers)
-  headers.set('authorization', `Bearer ${token.accessToken}`)
-  return { ...init, headers }
 }
 
 function isStream (body: RequestInit['body']): boolean {

@@ -76,7 +76,7 @@ t.test('a token is reused until its refresh point, then its successor is fetched
   server.behaviour = issue(1000)
   const clock = manualClock()
   const tokens = clientOf(server, { now: clock.now })
-  t.same(await tokens.getToken(), { accessToken: 'at-1', scope: undefined, expiresAt: clock.start + 1_000_000, refreshAt: clock.start + 800_000 })
+  t.same(await tokens.getToken(), { accessToken: 'at-1', tokenType: 'Bearer', scope: undefined, expiresAt: clock.start + 1_000_000, refreshAt: clock.start + 800_000 })
   clock.advance(799_999)
   t.equal((await tokens.getToken()).accessToken, 'at-1')
   await sleep(50)
@@ -251,7 +251,7 @@ t.test('a 401 from the API invalidates the cached token once and retries once wi
   t.same([...new Set(await many(50, async () => (await tokens.fetch(target.url)).status))], [200])
   t.equal(server.calls.length, 3, '50 callers refused at once: one new token')
 
-  tokens.invalidate({ accessToken: 'at-3', expiresAt: Infinity, refreshAt: Infinity, scope: undefined })
+  tokens.invalidate({ accessToken: 'at-3', tokenType: 'Bearer', expiresAt: Infinity, refreshAt: Infinity, scope: undefined })
   t.equal((await tokens.getToken()).accessToken, 'at-3', 'a token the client did not hand out invalidates nothing')
 })
 
