@@ -2,10 +2,12 @@ import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
 import { bearerChallenge } from '../../src/auth/errors.js'
 import { buildApp, envFor, LogCapture } from '../helpers/app.js'
+import { DPOP_OFFER, offered } from '../helpers/challenges.js'
 import { KeyServer } from '../helpers/key-server.js'
 import { rawRequest } from '../helpers/raw-http.js'
 import {
-  assertCleanLogs, assertRejected, assertStillServes, parseChallenge, PRIVATE, rawBytes, REJECTED, throwAll, type Attack, type Expected
+  assertCleanLogs, assertRejected, assertStillServes, parseChallenge, parseDpopChallenge, PRIVATE, rawBytes, REJECTED, throwAll, type Attack,
+  type Expected
 } from '../helpers/attacks.js'
 
 /*
@@ -51,13 +53,14 @@ const NODE_BAD_REQUEST = { error: 'Bad Request', message: 'Client Error', status
 
 t.test('other schemes, or no scheme, are no bearer token at all', async t => {
   // A valid token under another scheme (or none) must not get in, and is answered with the bare
-  // challenge that tells the client which scheme to use.
+  // challenges that tell the client which schemes to use. Under DPoP, the one other scheme this
+  // API takes, a token that is not DPoP-bound is refused as such.
   const cases: Array<[string, string[], Expected]> = [
     ['Basic', ['Authorization: Basic dXNlcjpwYXNz'], REJECTED.MISSING],
     ['Digest', ['Authorization: Digest username="a", realm="api", nonce="n", uri="/", response="r"'], REJECTED.MISSING],
     ['a valid token under Token', [`Authorization: Token ${valid}`], REJECTED.MISSING],
     ['a valid token under JWT', [`Authorization: JWT ${valid}`], REJECTED.MISSING],
-    ['a valid token under DPoP (not supported)', [`Authorization: DPoP ${valid}`], REJECTED.MISSING],
+    ['a valid Bearer token under DPoP (it is not DPoP-bound)', [`Authorization: DPoP ${valid}`], REJECTED.NOT_DPOP_BOUND],
     ['a valid token and no scheme', [`Authorization: ${valid}`], REJECTED.MISSING],
     ['Bearer glued to the token', [`Authorization: Bearer${valid}`], REJECTED.MISSING],
     ['Bearer- prefix', [`Authorization: Bearer-${valid}`], REJECTED.MISSING],
@@ -264,6 +267,28 @@ t.test('a challenge can never carry text that would break or split the header', 
     t.throws(() => bearerChallenge('insufficient_scope', 'fine', bad), TypeError, `scope ${JSON.stringify(bad)}`)
   }
   t.ok(parseChallenge(bearerChallenge('insufficient_scope', 'fine', 'read:messages write:messages')))
+})
+
+t.test('the tests\' challenge parsers take this API\'s shapes and nothing else', async t => {
+  const expired = 'Bearer realm="api", error="invalid_token", error_description="The access token expired"'
+  t.same(parseChallenge(offered(expired)), { error: 'invalid_token', description: 'The access token expired', scope: undefined }, 'DPOP=allowed')
+  t.same(parseChallenge('Bearer realm="api"'), { error: undefined, description: undefined, scope: undefined }, 'DPOP=off')
+  for (const bad of [
+    DPOP_OFFER, `${offered(expired)}, ${DPOP_OFFER}`, `${expired}, Basic realm="api"`, `${expired},${DPOP_OFFER}`, `${offered(expired)}, `,
+    `${expired}, DPoP realm="api"`, `${expired}, DPoP realm="other", algs="ES256"`, `${expired}, DPoP algs="ES256", realm="api"`,
+    `${expired}, DPoP realm="api", algs=""`, `${expired}, DPoP realm="api", algs="ES256 HS256"`, `${expired}, DPoP realm="api", algs="none"`,
+    `${expired}, DPoP realm="api", algs="ES256  EdDSA"`, `${expired}, DPoP realm="api", algs="ES256 ES256"`,
+    `${expired}, DPoP realm="api", error="invalid_token", error_description="x", algs="ES256"`
+  ]) t.equal(parseChallenge(bad), undefined, bad)
+
+  t.same(parseDpopChallenge(REJECTED.NOT_DPOP_BOUND.challenge), { error: 'invalid_token', description: REJECTED.NOT_DPOP_BOUND.body.message, scope: undefined })
+  t.same(parseDpopChallenge('DPoP realm="api", error="use_dpop_nonce", error_description="x", algs="ES256"'),
+    { error: 'use_dpop_nonce', description: 'x', scope: undefined }, 'DPOP=required: no Bearer challenge')
+  for (const bad of [
+    offered(expired), `DPoP realm="api", error="invalid_token", error_description="x", algs="ES256", ${expired}`,
+    'DPoP realm="api", algs="ES256", error="invalid_token", error_description="x"', 'DPoP realm="api", error="nope", error_description="x", algs="ES256"',
+    `${DPOP_OFFER}, Bearer realm="api", ${DPOP_OFFER}`
+  ]) t.equal(parseDpopChallenge(bad), undefined, bad)
 })
 
 t.test('at LOG_LEVEL=trace, a request Node\'s parser refuses does not put its bytes in a log line', async t => {

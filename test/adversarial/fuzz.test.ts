@@ -7,7 +7,7 @@ import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import { buildApp, envFor, LogCapture } from '../helpers/app.js'
 import { KeyServer, makeKey } from '../helpers/key-server.js'
-import { b64, Canary, parseChallenge, rawBytes, respell, signatureOver } from '../helpers/attacks.js'
+import { b64, Canary, parseChallenge, parseDpopChallenge, rawBytes, respell, signatureOver } from '../helpers/attacks.js'
 
 /*
  * Property-based attacks: fast-check generates Authorization headers, token segments, headers and
@@ -18,7 +18,8 @@ import { b64, Canary, parseChallenge, rawBytes, respell, signatureOver } from '.
  *     allowed issuer key with an allowed algorithm AND valid claims (and 403, not 200, when the
  *     scope is missing);
  *   - every refusal a JSON {statusCode, error, code, message} with a well-formed RFC 6750
- *     challenge that fits its status, logged exactly once with its code and request id;
+ *     challenge (RFC 9449's leading it when the request used the DPoP scheme) that fits its
+ *     status, logged exactly once with its code and request id;
  *   - the token never echoed in the response or written to any log line, even at trace level
  *     (requests Node's own parser refuses are the exception: see the TODO in
  *     authorization-header.test.ts).
@@ -89,6 +90,13 @@ const CHALLENGE_FOR_STATUS: Record<number, Array<string | undefined>> = {
   401: [undefined, 'invalid_token'],
   403: ['insufficient_scope']
 }
+/** A DPoP challenge may also say what is wrong with the proof (RFC 9449 section 7.1). */
+const DPOP_CHALLENGE_FOR_STATUS: Record<number, Array<string | undefined>> = {
+  ...CHALLENGE_FOR_STATUS,
+  401: [...CHALLENGE_FOR_STATUS[401], 'invalid_dpop_proof', 'use_dpop_nonce']
+}
+/** The scheme the header names is its text up to the first white space; DPoP's answer leads with DPoP's challenge. */
+const DPOP_SCHEME = /^dpop(\s|$)/i
 
 function assertInvariants (response: LightMyRequestResponse, authorization: string | undefined, logFrom: number): void {
   const status = response.statusCode
@@ -103,9 +111,10 @@ function assertInvariants (response: LightMyRequestResponse, authorization: stri
     assert.equal(body.statusCode, status)
     assert.equal(body.error, STATUS_CODES[status])
     assert.match(String(body.code), /^AUTH_[A-Z_]+$/)
-    const challenge = parseChallenge(response.headers['www-authenticate'])
+    const dpop = DPOP_SCHEME.test(authorization ?? '')
+    const challenge = (dpop ? parseDpopChallenge : parseChallenge)(response.headers['www-authenticate'])
     assert.ok(challenge, `ill-formed challenge ${String(response.headers['www-authenticate'])}`)
-    assert.ok(CHALLENGE_FOR_STATUS[status].includes(challenge.error), `${status} with error=${String(challenge.error)}`)
+    assert.ok((dpop ? DPOP_CHALLENGE_FOR_STATUS : CHALLENGE_FOR_STATUS)[status].includes(challenge.error), `${status} with error=${String(challenge.error)}`)
     assert.equal(rejections.length, 1, 'each rejection is logged once')
     assert.equal(rejections[0].code, body.code)
     assert.equal(typeof rejections[0].reqId, 'string')

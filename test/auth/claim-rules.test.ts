@@ -4,6 +4,7 @@ import { describePolicy, routePolicy } from '../../src/auth/route-policy.js'
 import { documentedSchema } from '../../src/openapi/document.js'
 import { formatRoutes } from '../../src/route-audit.js'
 import { buildApp, envFor } from '../helpers/app.js'
+import { offered } from '../helpers/challenges.js'
 import { KeyServer } from '../helpers/key-server.js'
 
 // Claim rules declared where the route is: equal to a value, including values, or a check of
@@ -25,7 +26,7 @@ test('a route\'s claim rules: equals, includes, a custom check, with scopes', as
   const refused = (claim: string) => ({
     statusCode: 401,
     body: { statusCode: 401, error: 'Unauthorized', code: 'AUTH_CLAIM_MISMATCH', message: `The access token ${claim} claim does not satisfy what this route requires` },
-    challenge: `Bearer realm="api", error="invalid_token", error_description="The access token ${claim} claim does not satisfy what this route requires"`
+    challenge: offered(`Bearer realm="api", error="invalid_token", error_description="The access token ${claim} claim does not satisfy what this route requires"`)
   })
   const seen = (response: Awaited<ReturnType<typeof call>>) => response.statusCode === 200
     ? 200

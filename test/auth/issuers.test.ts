@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { test, type Test } from 'tap'
 import { buildApp } from '../helpers/app.js'
 import { assertRejected, REJECTED } from '../helpers/attacks.js'
+import { offered } from '../helpers/challenges.js'
 import { KeyServer, makeKey } from '../helpers/key-server.js'
 
 // Several trusted issuers, each a real key server on loopback with its own keys.
@@ -137,7 +138,7 @@ test('STRICT_RFC9068: typ at+jwt and iat, sub, client_id, jti are required', asy
     const response = await call(app, server.signRaw(server.claims(profile), { header: { typ } }))
     t.equal(response.statusCode, wrongType.status, `typ ${String(typ)}`)
     t.match(response.json(), { code: wrongType.code, message: wrongType.message })
-    t.equal(response.headers['www-authenticate'], `Bearer realm="api", error="invalid_token", error_description="${wrongType.message}"`)
+    t.equal(response.headers['www-authenticate'], offered(`Bearer realm="api", error="invalid_token", error_description="${wrongType.message}"`))
   }
   for (const claim of ['iat', 'sub', 'client_id', 'jti']) {
     const claims = server.claims({ ...profile, jti: `without-${claim}` })

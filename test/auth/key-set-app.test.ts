@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { test, type Test } from 'tap'
 import { buildApp, envFor, LogCapture } from '../helpers/app.js'
+import { offered } from '../helpers/challenges.js'
 import { KeyServer, makeKey } from '../helpers/key-server.js'
 import { keySetOf } from '../helpers/issuers.js'
 
@@ -43,7 +44,7 @@ const UNKNOWN_KEY = {
   message: 'The access token is signed with a key the issuer does not publish'
 }
 const UNKNOWN_KEY_CHALLENGE =
-  'Bearer realm="api", error="invalid_token", error_description="The access token is signed with a key the issuer does not publish"'
+  offered('Bearer realm="api", error="invalid_token", error_description="The access token is signed with a key the issuer does not publish"')
 const PRIVATE = { message: 'Hello from a private endpoint! You need to be authenticated to see this.' }
 
 async function startApp (t: { teardown: (fn: () => Promise<void>) => void }, server: KeyServer, env: Record<string, string> = {}) {
@@ -61,7 +62,7 @@ function neverCrashed (t: { same: (a: unknown, b: unknown, m: string) => void },
 
 function assertUnavailable (t: Test, response: Awaited<ReturnType<FastifyInstance['inject']>>, what: string): void {
   t.equal(response.statusCode, 503, `${what}: 503`)
-  t.equal(response.headers['www-authenticate'], 'Bearer realm="api"', `${what}: a challenge`)
+  t.equal(response.headers['www-authenticate'], offered('Bearer realm="api"'), `${what}: a challenge`)
   t.match(response.headers['retry-after'], /^[1-9]\d*$/, `${what}: Retry-After in seconds`)
   t.same(response.json(), UNAVAILABLE, `${what}: the body`)
 }

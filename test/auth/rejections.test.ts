@@ -1,26 +1,27 @@
 import type { AddressInfo } from 'node:net'
 import { test } from 'tap'
 import { buildApp, envFor } from '../helpers/app.js'
+import { offered } from '../helpers/challenges.js'
 import { KeyServer, makeKey } from '../helpers/key-server.js'
 import { rawRequest } from '../helpers/raw-http.js'
 
-/** Every rejection: status, the exact WWW-Authenticate, and the whole JSON body. */
+/** Every rejection: status, the exact WWW-Authenticate (Bearer's, then the DPoP offer), and the whole JSON body. */
 const invalidToken = (code: string, message: string) => ({
   status: 401,
-  challenge: `Bearer realm="api", error="invalid_token", error_description="${message}"`,
+  challenge: offered(`Bearer realm="api", error="invalid_token", error_description="${message}"`),
   body: { statusCode: 401, error: 'Unauthorized', code, message }
 })
 const invalidRequest = (code: string, message: string) => ({
   status: 400,
-  challenge: `Bearer realm="api", error="invalid_request", error_description="${message}"`,
+  challenge: offered(`Bearer realm="api", error="invalid_request", error_description="${message}"`),
   body: { statusCode: 400, error: 'Bad Request', code, message }
 })
 const MISSING = {
   status: 401,
-  challenge: 'Bearer realm="api"',
+  challenge: offered('Bearer realm="api"'),
   body: { statusCode: 401, error: 'Unauthorized', code: 'AUTH_MISSING_TOKEN', message: 'An access token is required: send it in the Authorization header as Bearer <token>' }
 }
-const MALFORMED_HEADER = invalidRequest('AUTH_MALFORMED_AUTHORIZATION', 'The Authorization header is malformed: expected Bearer <token>')
+const MALFORMED_HEADER = invalidRequest('AUTH_MALFORMED_AUTHORIZATION', 'The Authorization header is malformed: expected a scheme and a token, as in Bearer <token>')
 const DUPLICATE = invalidRequest('AUTH_DUPLICATE_TOKEN', 'The access token must be sent exactly once, in a single Authorization header')
 const MALFORMED = invalidToken('AUTH_TOKEN_MALFORMED', 'The access token is not a well-formed signed JWT')
 const ALGORITHM = invalidToken('AUTH_ALGORITHM_NOT_ALLOWED', 'The access token is signed with an algorithm that is not allowed')

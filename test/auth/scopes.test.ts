@@ -2,6 +2,7 @@ import { test } from 'tap'
 import { describePolicy, routePolicy } from '../../src/auth/route-policy.js'
 import { grantedScopes, satisfies, ScopeClaimError, validateScopeRequirement } from '../../src/auth/scopes.js'
 import { buildApp, envFor } from '../helpers/app.js'
+import { offered } from '../helpers/challenges.js'
 import { KeyServer } from '../helpers/key-server.js'
 
 test('scopes are read from scope, permissions and scp', async t => {
@@ -77,7 +78,7 @@ test('routes get the policy they declare; undeclared routes need a token', async
   const refused = await call('/any', { scp: ['c'] })
   t.equal(refused.statusCode, 403)
   t.equal(refused.headers['www-authenticate'],
-    'Bearer realm="api", error="insufficient_scope", error_description="The access token does not have the required scope (any of: a b)", scope="a b"')
+    offered('Bearer realm="api", error="insufficient_scope", error_description="The access token does not have the required scope (any of: a b)", scope="a b"'))
 
   t.equal((await call('/all', { scope: 'a', scp: 'b' })).statusCode, 200)
   t.equal((await call('/all', { scope: 'a' })).statusCode, 403)

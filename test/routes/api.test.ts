@@ -4,11 +4,14 @@ import app from '../../src/app.js'
 import { createFastify } from '../../src/fastify-instance.js'
 import { serviceLogger } from '../../src/logger.js'
 import { buildApp, envFor, LogCapture } from '../helpers/app.js'
+import { offered } from '../helpers/challenges.js'
 import { KeyServer } from '../helpers/key-server.js'
 
 const PUBLIC = { message: 'Hello from a public endpoint! You don\'t need to be authenticated to see this.' }
 const PRIVATE = { message: 'Hello from a private endpoint! You need to be authenticated to see this.' }
 const SCOPED = { message: 'Hello from a private endpoint! You need to be authenticated and have a scope of read:messages to see this.' }
+const MISSING_CHALLENGE = 'Bearer realm="api"'
+const SCOPE_CHALLENGE = 'Bearer realm="api", error="insufficient_scope", error_description="The access token does not have the required scope (read:messages)", scope="read:messages"'
 
 test('the quickstart endpoints', async t => {
   const keys = await KeyServer.start()
@@ -23,10 +26,10 @@ test('the quickstart endpoints', async t => {
     t.same(response.json(), PUBLIC)
   })
 
-  await t.test('GET /api/private without a token is a bare 401 challenge', async t => {
+  await t.test('GET /api/private without a token is a 401 with bare challenges, Bearer and DPoP', async t => {
     const response = await app.inject('/api/private')
     t.equal(response.statusCode, 401)
-    t.equal(response.headers['www-authenticate'], 'Bearer realm="api"')
+    t.equal(response.headers['www-authenticate'], offered(MISSING_CHALLENGE))
     t.same(response.json(), {
       statusCode: 401,
       error: 'Unauthorized',
@@ -44,8 +47,7 @@ test('the quickstart endpoints', async t => {
   await t.test('GET /api/private-scoped without the scope is 403 insufficient_scope', async t => {
     const response = await app.inject({ url: '/api/private-scoped', headers: { authorization: `Bearer ${keys.sign({ scope: 'write:messages' })}` } })
     t.equal(response.statusCode, 403)
-    t.equal(response.headers['www-authenticate'],
-      'Bearer realm="api", error="insufficient_scope", error_description="The access token does not have the required scope (read:messages)", scope="read:messages"')
+    t.equal(response.headers['www-authenticate'], offered(SCOPE_CHALLENGE))
     t.same(response.json(), {
       statusCode: 403,
       error: 'Forbidden',
@@ -63,7 +65,18 @@ test('the quickstart endpoints', async t => {
   await t.test('HEAD routes are protected like their GET', async t => {
     const response = await app.inject({ method: 'HEAD', url: '/api/private' })
     t.equal(response.statusCode, 401)
-    t.equal(response.headers['www-authenticate'], 'Bearer realm="api"')
+    t.equal(response.headers['www-authenticate'], offered(MISSING_CHALLENGE))
+  })
+
+  await t.test('with DPOP=off the challenges are the Bearer ones alone', async t => {
+    const bearerOnly = await buildApp(envFor(keys, { DPOP: 'off' }))
+    t.teardown(async () => { await bearerOnly.close() })
+    const missing = await bearerOnly.inject('/api/private')
+    t.equal(missing.statusCode, 401)
+    t.equal(missing.headers['www-authenticate'], MISSING_CHALLENGE)
+    const forbidden = await bearerOnly.inject({ url: '/api/private-scoped', headers: { authorization: `Bearer ${keys.sign({ scope: 'write:messages' })}` } })
+    t.equal(forbidden.statusCode, 403)
+    t.equal(forbidden.headers['www-authenticate'], SCOPE_CHALLENGE)
   })
 
   await t.test('every rejection is logged once with its code and request id, never the token', async t => {
