@@ -36,6 +36,7 @@ test('/docs/json: OpenAPI 3.1 with a bearer scheme and the issuer\'s client cred
     type: 'http', scheme: 'bearer', bearerFormat: 'JWT',
     description: `An access token issued by ${keys.issuer} for this API, sent as \`Authorization: Bearer <token>\``
   })
+  t.match(document.components.securitySchemes.dpopAuth, { type: 'http', scheme: 'DPoP', bearerFormat: 'JWT', description: /signed with ES256, ES384, .*EdDSA\. A DPoP-bound token sent as Bearer is refused\.$/ })
   t.same(document.components.securitySchemes.oauth2.flows, {
     clientCredentials: { tokenUrl: `${keys.issuer}oauth/token`, scopes: { 'read:messages': 'required by GET /api/private-scoped' } }
   })
@@ -53,12 +54,12 @@ test('each operation carries the policy the auth plugin enforces on it', async t
   t.equal(get('/api/public')['x-auth-policy'], 'public')
   t.same(get('/health/live').security, [])
 
-  t.same(get('/api/private').security, [{ bearerAuth: [] }, { oauth2: [] }])
+  t.same(get('/api/private').security, [{ bearerAuth: [] }, { oauth2: [] }, { dpopAuth: [] }], 'DPOP=allowed: bearer or DPoP-bound tokens')
   t.same(Object.keys(get('/api/private').responses), ['200', '400', '401', '503'], 'no 403: no scope is required')
   t.equal(get('/api/private').description, 'Needs a valid access token.')
 
   const scoped = get('/api/private-scoped')
-  t.same(scoped.security, [{ bearerAuth: ['read:messages'] }, { oauth2: ['read:messages'] }])
+  t.same(scoped.security, [{ bearerAuth: ['read:messages'] }, { oauth2: ['read:messages'] }, { dpopAuth: ['read:messages'] }])
   t.same(Object.keys(scoped.responses), ['200', '400', '401', '403', '503'])
   t.equal(scoped.description, 'Needs a valid access token with scopes read:messages (all).')
   t.equal(scoped['x-auth-policy'], 'scopes: read:messages (all)')
@@ -80,7 +81,8 @@ test('rejection responses describe the error body, its codes and the challenge',
   t.ok(unauthorized.properties.code.enum.includes('AUTH_TOKEN_EXPIRED'))
   t.match(responses['503'].headers, { 'Retry-After': { schema: { type: 'integer' } } })
   t.same((responses['400'].content?.['application/json'].schema as { properties: { code: { enum: string[] } } }).properties.code.enum,
-    ['AUTH_DUPLICATE_TOKEN', 'AUTH_MALFORMED_AUTHORIZATION', 'AUTH_TOKEN_IN_QUERY'], 'every code, sorted')
+    ['AUTH_CLIENT_CERTIFICATE_MALFORMED', 'AUTH_DPOP_PROOF_DUPLICATE', 'AUTH_DUPLICATE_TOKEN', 'AUTH_MALFORMED_AUTHORIZATION', 'AUTH_TOKEN_IN_QUERY'], 'every code, sorted')
+  t.match(responses['401'].headers, { 'DPoP-Nonce': { schema: { type: 'string' } } }, 'a use_dpop_nonce answer carries the nonce')
 })
 
 test('the documented error body is the body rejections have', async t => {
@@ -113,11 +115,13 @@ test('with metrics on, /metrics stays out of the document', async t => {
 
 test('any-of scopes are alternatives; a route\'s own description is kept', async t => {
   const any = { kind: 'scopes', requirement: { scopes: ['a', 'b'], mode: 'any' } } as const
-  t.same(securityRequirements(any), [{ bearerAuth: ['a'] }, { bearerAuth: ['b'] }, { oauth2: ['a'] }, { oauth2: ['b'] }])
-  const schema = documentedSchema({ description: 'Reads messages.' }, { method: ['GET', 'POST'], url: '/m', config: { auth: { scopes: ['a', 'b'], mode: 'any' } } })
+  t.same(securityRequirements(any, 'off'), [{ bearerAuth: ['a'] }, { bearerAuth: ['b'] }, { oauth2: ['a'] }, { oauth2: ['b'] }])
+  t.same(securityRequirements(any, 'required'), [{ dpopAuth: ['a'] }, { dpopAuth: ['b'] }], 'DPOP=required: DPoP-bound tokens only')
+  t.same(securityRequirements({ ...any, dpop: 'off' }, 'required'), [{ bearerAuth: ['a'] }, { bearerAuth: ['b'] }, { oauth2: ['a'] }, { oauth2: ['b'] }], 'a route\'s own mode wins')
+  const schema = documentedSchema({ description: 'Reads messages.' }, { method: ['GET', 'POST'], url: '/m', config: { auth: { scopes: ['a', 'b'], mode: 'any' } } }, 'allowed')
   t.equal(schema.description, 'Reads messages.\n\nNeeds a valid access token with scopes a b (any).')
-  t.throws(() => documentedSchema(undefined, { method: 'GET', url: '/bad', config: { auth: 'yes' as unknown as boolean } }),
-    /GET \/bad: config.auth must be false, true or \{ scopes, mode, claims \}/, 'the same parser as the auth plugin, with the same refusals')
+  t.throws(() => documentedSchema(undefined, { method: 'GET', url: '/bad', config: { auth: 'yes' as unknown as boolean } }, 'allowed'),
+    /GET \/bad: config.auth must be false, true or \{ scopes, mode, claims, dpop \}/, 'the same parser as the auth plugin, with the same refusals')
 })
 
 test('the scope list names every operation that needs a scope', async t => {

@@ -26,7 +26,7 @@ export function routePolicy (declared: unknown, route: string): RoutePolicy {
   if (declared === false) return { kind: 'public' }
   if (declared === undefined || declared === true) return { kind: 'token' }
   if (typeof declared !== 'object' || declared === null || Array.isArray(declared)) {
-    throw new TypeError(`${route}: config.auth must be false, true or { scopes, mode, claims }`)
+    throw new TypeError(`${route}: config.auth must be false, true or { scopes, mode, claims, dpop }`)
   }
   const { scopes, mode, claims, dpop, ...rest } = declared as { scopes?: unknown, mode?: unknown, claims?: unknown, dpop?: unknown }
   const unknown = Object.keys(rest)

@@ -59,11 +59,13 @@ test('a route\'s claim rules: equals, includes, a custom check, with scopes', as
 })
 
 test('claim rules in the OpenAPI description', async t => {
-  const schema = documentedSchema(undefined, { method: 'GET', url: '/x', config: { auth: { scopes: ['a'], claims: { org_id: 'o' } } } })
+  const schema = documentedSchema(undefined, { method: 'GET', url: '/x', config: { auth: { scopes: ['a'], claims: { org_id: 'o' } } } }, 'allowed')
   t.equal(schema.description, 'Needs a valid access token with scopes a (all) whose claims satisfy: org_id = "o" (else 401 AUTH_CLAIM_MISMATCH).')
-  const token = documentedSchema(undefined, { method: 'GET', url: '/x', config: { auth: { claims: { n: 1 } } } })
+  const token = documentedSchema(undefined, { method: 'GET', url: '/x', config: { auth: { claims: { n: 1 } } } }, 'allowed')
   t.equal(token.description, 'Needs a valid access token whose claims satisfy: n = 1 (else 401 AUTH_CLAIM_MISMATCH).')
   t.equal(describePolicy(routePolicy({ claims: { flag: true } }, 'GET /')), 'token; claims: flag = true')
+  t.equal(describePolicy(routePolicy({ dpop: 'required' }, 'GET /')), 'token; dpop: required')
+  t.throws(() => routePolicy({ dpop: 'yes' }, 'GET /d'), /GET \/d: config.auth.dpop must be "allowed", "required" or "off"/)
 })
 
 test('a claim rule the plugin does not understand fails start-up', async t => {

@@ -82,14 +82,19 @@ test('key set resilience through the app', { jobs: 8 }, async t => {
     t.equal(notReady.statusCode, 503)
     t.same(notReady.json(), {
       status: 'not ready',
-      issuers: [{ issuer: server.issuer, ready: false, keys: 0, stale: false, reason: `${server.jwksUri}: answered HTTP 500` }]
+      issuers: [{ issuer: server.issuer, ready: false, keys: 0, stale: false, reason: `${server.jwksUri}: answered HTTP 500` }],
+      replayStore: { kind: 'memory', ready: true }
     })
     assertUnavailable(t, await call(server.sign()), 'a valid token before the keys load')
 
     server.behaviour = 'ok'
     await waitFor('readiness', async () => (await app.inject('/health/ready')).statusCode === 200)
     const ready = await app.inject('/health/ready')
-    t.same(ready.json(), { status: 'ready', issuers: [{ issuer: server.issuer, ready: true, keys: 1, ageSeconds: ready.json().issuers[0].ageSeconds, stale: false }] })
+    t.same(ready.json(), {
+      status: 'ready',
+      issuers: [{ issuer: server.issuer, ready: true, keys: 1, ageSeconds: ready.json().issuers[0].ageSeconds, stale: false }],
+      replayStore: { kind: 'memory', ready: true }
+    })
     t.ok(ready.json().issuers[0].ageSeconds <= 1)
     const accepted = await call(server.sign())
     t.equal(accepted.statusCode, 200)

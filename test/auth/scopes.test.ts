@@ -43,7 +43,7 @@ test('route declarations', async t => {
   t.same(routePolicy(true, 'GET /'), { kind: 'token' })
   t.same(routePolicy({}, 'GET /'), { kind: 'token' })
   t.same(routePolicy({ scopes: ['a'], mode: 'any' }, 'GET /'), { kind: 'scopes', requirement: { scopes: ['a'], mode: 'any' } })
-  t.throws(() => routePolicy('public', 'GET /x'), /GET \/x: config.auth must be false, true or \{ scopes, mode, claims \}/)
+  t.throws(() => routePolicy('public', 'GET /x'), /GET \/x: config.auth must be false, true or \{ scopes, mode, claims, dpop \}/)
   t.throws(() => routePolicy(null, 'GET /x'), /config.auth must be/)
   t.throws(() => routePolicy([], 'GET /x'), /config.auth must be/)
   t.throws(() => routePolicy({ scope: ['a'] }, 'GET /x'), /unknown option "scope"/)
