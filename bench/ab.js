@@ -3,6 +3,7 @@
 //   node bench/ab.js --b /other/checkout/dist/src/main.js            # ours against another build
 //   node bench/ab.js --a ours --b ceiling --scenarios S1,S2          # any two targets by name
 //   node bench/ab.js --a ours --b ours-two-issuers --scenarios S2    # what trusting a second issuer costs S2
+//   node bench/ab.js --a ours --b /other/checkout/dist/src/main.js --scenarios S7   # DPoP: proofs signed per run, as in run.js
 //
 // run.js loads one target at a time, so a ratio compares two moments of a machine whose speed
 // moves in bursts of seconds (bench/README.md): good to about ±0.05 over 10 rounds. Here both
@@ -17,9 +18,9 @@ import { parseArgs } from 'node:util'
 import { installCleanup } from './lib/cleanup.js'
 import { startKeyServers } from './lib/key-server.js'
 import { runLoad } from './lib/load.js'
-import { loadPlan, warmUp } from './lib/measure.js'
+import { loadPlan, proofCount, signProofs, warmUp } from './lib/measure.js'
 import { cpuMicros } from './lib/proc-stats.js'
-import { answers, expectedStatus, SCENARIOS } from './lib/scenarios.js'
+import { answers, expectedStatus, SCENARIOS, skipReason } from './lib/scenarios.js'
 import { median } from './lib/stats.js'
 import { freePort, startTarget } from './lib/target-process.js'
 import { TARGETS, targetEnv } from './lib/targets.js'
@@ -36,7 +37,8 @@ function options () {
       rounds: { type: 'string', default: '8' },
       duration: { type: 'string', default: '3' },
       connections: { type: 'string', default: '50' },
-      tokens: { type: 'string', default: '2000' }
+      tokens: { type: 'string', default: '2000' },
+      proofs: { type: 'string' }
     }
   })
   if (values.b === undefined) throw new Error('--b: a target name or the path of a service entry point (dist/src/main.js of another checkout)')
@@ -45,7 +47,7 @@ function options () {
   const [a, b] = [targetFor(values.a), targetFor(values.b)]
   for (const name of scenarios) {
     for (const target of [a, b]) {
-      if (!answers(SCENARIOS[name], target)) throw new Error(`--scenarios: ${target.name} trusts one issuer and cannot answer ${name}; use ours-two-issuers`)
+      if (!answers(SCENARIOS[name], target)) throw new Error(`--scenarios: ${target.name} ${skipReason(SCENARIOS[name], target)} and cannot answer ${name}`)
     }
   }
   return {
@@ -56,6 +58,7 @@ function options () {
     duration: Number(values.duration),
     connections: Number(values.connections),
     tokens: Number(values.tokens),
+    proofs: values.proofs === undefined ? undefined : Number(values.proofs),
     warmup: 2
   }
 }
@@ -68,14 +71,25 @@ function targetFor (nameOrPath) {
   return { ...TARGETS.ours, name: nameOrPath, label: `ours from ${entry}`, entry }
 }
 
-/** One scenario on both targets at once; CPU per request of each from /proc around the load. */
-async function measurePair (pair, scenario, tokens, poolFile, settings) {
+/**
+ * One scenario on both targets at once; CPU per request of each from /proc around the load. Both
+ * plans are made first: S7's proofs are signed then, before either load starts.
+ */
+async function measurePair (pair, scenario, tokens, poolFile, settings, s7Rates) {
+  const proofs = pair.map((target, i) => {
+    if (!scenario.dpop) return undefined
+    const count = proofCount({ s7Rates: s7Rates[i], otherRates: target.warmupRps === undefined ? [] : [target.warmupRps], options: settings })
+    return signProofs({ target, scenario, tokens, count })
+  })
+  const plans = pair.map((target, i) => loadPlan({ target, scenario, tokens, poolFile, proofs: proofs[i], options: settings }))
   const before = pair.map(target => cpuMicros(target.pid))
-  const loads = await Promise.all(pair.map(target => runLoad(loadPlan({ target, scenario, tokens, poolFile, options: settings }))))
+  const loads = await Promise.all(plans.map(runLoad)).finally(() => proofs.forEach(pool => pool?.remove()))
+  if (scenario.dpop) loads.forEach((load, i) => s7Rates[i].push(load.rps))
   return pair.map((target, i) => ({
     cpuPerRequestUs: (cpuMicros(target.pid) - before[i]) / loads[i].completed,
     rps: loads[i].rps,
-    statuses: loads[i].statuses
+    // S7: a pool too small never replays a proof, it cuts the run short; count that as a failure too.
+    statuses: loads[i].proofShortConnections > 0 || loads[i].proofsMissing > 0 ? { ...loads[i].statuses, 'proof pool too small': 1 } : loads[i].statuses
   }))
 }
 
@@ -89,15 +103,16 @@ async function main () {
   const pair = []
   for (const target of [settings.a, settings.b]) {
     const started = { ...target, ...await startTarget(target, { port: await freePort(), env: targetEnv(target, keyServers), cwd: workDir }) }
-    await warmUp({ target: started, tokens, warmupPool: tokens.warmupPool, options: settings })
+    started.warmupRps = (await warmUp({ target: started, tokens, warmupPool: tokens.warmupPool, options: settings }))?.rps
     pair.push(started)
   }
   log(`A: ${settings.a.label}\nB: ${settings.b.label}`)
 
   const ratios = Object.fromEntries(settings.scenarios.map(name => [name, []]))
+  const s7Rates = [[], []] // sizes each target's S7 proof pools from its earlier S7 rounds
   for (let round = 0; round < settings.rounds; round++) {
     for (const name of settings.scenarios) {
-      const [a, b] = await measurePair(pair, SCENARIOS[name], tokens, tokens.roundPools[round], settings)
+      const [a, b] = await measurePair(pair, SCENARIOS[name], tokens, tokens.roundPools[round], settings, s7Rates)
       ratios[name].push(b.cpuPerRequestUs / a.cpuPerRequestUs)
       pair.forEach((target, i) => {
         const unexpected = Object.keys([a, b][i].statuses).filter(code => Number(code) !== expectedStatus(SCENARIOS[name], target))

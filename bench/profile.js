@@ -4,6 +4,7 @@
 //
 //   node bench/profile.js --scenario S2 [--target ours] [--duration 10] [--ours-env LOG_LEVEL=warn]
 //   node bench/profile.js --scenario S6 --target ours-two-issuers
+//   node bench/profile.js --scenario S7 --duration 5   # DPoP: a pool of proofs is signed first (--proofs to size it)
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,8 +14,8 @@ import { installCleanup } from './lib/cleanup.js'
 import { summariseProfile } from './lib/cpu-profile.js'
 import { startKeyServers } from './lib/key-server.js'
 import { runLoad } from './lib/load.js'
-import { scenarioRequests } from './lib/measure.js'
-import { answers, SCENARIOS } from './lib/scenarios.js'
+import { proofCount, scenarioRequests, signProofs } from './lib/measure.js'
+import { answers, SCENARIOS, skipReason } from './lib/scenarios.js'
 import { freePort, startTarget } from './lib/target-process.js'
 import { TARGETS, targetEnv } from './lib/targets.js'
 import { prepareTokens } from './lib/tokens.js'
@@ -32,14 +33,16 @@ function options () {
       connections: { type: 'string', default: '50' },
       tokens: { type: 'string', default: '10000' },
       top: { type: 'string', default: '25' },
+      proofs: { type: 'string' },
       'ours-env': { type: 'string', multiple: true, default: [] }
     }
   })
   if (TARGETS[values.target] === undefined) throw new Error(`--target: one of ${Object.keys(TARGETS).join(', ')}`)
   if (SCENARIOS[values.scenario] === undefined) throw new Error(`--scenario: one of ${Object.keys(SCENARIOS).join(', ')}`)
-  if (!answers(SCENARIOS[values.scenario], TARGETS[values.target])) throw new Error(`--target: ${values.target} trusts one issuer and cannot answer ${values.scenario}; use ours-two-issuers`)
+  if (!answers(SCENARIOS[values.scenario], TARGETS[values.target])) throw new Error(`--target: ${values.target} ${skipReason(SCENARIOS[values.scenario], TARGETS[values.target])} and cannot answer ${values.scenario}`)
   const oursEnv = Object.fromEntries(values['ours-env'].map(pair => pair.split(/=(.*)/s, 2)))
-  return { ...values, duration: Number(values.duration), connections: Number(values.connections), tokens: Number(values.tokens), top: Number(values.top), oursEnv }
+  const proofs = values.proofs === undefined ? undefined : Number(values.proofs)
+  return { ...values, duration: Number(values.duration), connections: Number(values.connections), tokens: Number(values.tokens), top: Number(values.top), proofs, oursEnv }
 }
 
 async function main () {
@@ -58,10 +61,14 @@ async function main () {
     nodeArgs: ['--cpu-prof', '--cpu-prof-dir', workDir]
   })
   log(`profiling ${opts.target} under ${opts.scenario} (${scenario.title}) for ${opts.duration} s ...`)
+  // S7: the proofs are signed now, before the load (the profile covers the target's whole life anyway).
+  const proofs = scenario.dpop ? signProofs({ target: { ...target, name: opts.target }, scenario, tokens, count: proofCount({ options: opts }) }) : undefined
   const plan = { url: target.url, connections: opts.connections, duration: opts.duration, capSeconds: opts.duration * 4, requests: scenarioRequests(scenario, tokens) }
   if (scenario.pool) Object.assign(plan, { poolFile: tokens.roundPools[0], amount: opts.tokens })
-  const load = await runLoad(plan)
+  if (proofs !== undefined) Object.assign(plan, { proofFile: proofs.file, maxOverallRequests: proofs.count })
+  const load = await runLoad(plan).finally(() => proofs?.remove())
   log(`${Math.round(load.rps)} req/s, statuses ${JSON.stringify(load.statuses)}`)
+  if (load.proofShortConnections > 0) log(`${load.proofShortConnections} connections spent their share of the ${load.proofsSize} proofs before the end: the run was cut short (raise --proofs)`)
   await target.stop()
   for (const keyServer of keyServers) await keyServer.close()
 

@@ -8,10 +8,11 @@ import { fileURLToPath } from 'node:url'
 import { installCleanup } from './lib/cleanup.js'
 import { startKeyServers, TOKEN_TTL_SECONDS } from './lib/key-server.js'
 import { describeMachine, packageVersions, serviceRevision } from './lib/machine.js'
-import { measureRun, warmUp } from './lib/measure.js'
+import { measureProofFloor } from './lib/dpop.js'
+import { measureRun, proofCount, warmUp } from './lib/measure.js'
 import { HELP, parseOptions } from './lib/options.js'
 import { renderReport } from './lib/report.js'
-import { answers, SCENARIOS } from './lib/scenarios.js'
+import { answers, SCENARIOS, skipReason } from './lib/scenarios.js'
 import { freePort, startTarget } from './lib/target-process.js'
 import { TARGETS, targetEnv } from './lib/targets.js'
 import { prepareTokens } from './lib/tokens.js'
@@ -50,10 +51,19 @@ async function startTargets (options, keyServers, cwd) {
 
 function progressLine (name, scenario, round, record) {
   const flag = record.unexpected > 0 || record.errors > 0 || record.timeouts > 0 ? '  <-- UNEXPECTED RESPONSES' : ''
+  const short = record.proofShortConnections > 0 || record.proofsMissing > 0 ? '  <-- PROOF POOL TOO SMALL' : ''
+  const proofs = record.proofsSize === undefined ? '' : `  proofs ${record.proofsSent}/${record.proofsSize} (signed in ${record.proofSignSeconds.toFixed(1)} s)`
   return `  round ${round + 1} ${scenario} ${name.padEnd(22)} ${Math.round(record.rps).toString().padStart(7)} req/s  ` +
     `p50 ${record.p50?.toFixed(2)} ms  p99 ${record.p99?.toFixed(2)} ms  ` +
     `cpu ${record.cpuPerRequestUs?.toFixed(1)} µs/req  rss ${(record.peakRss / 2 ** 20).toFixed(0)} MB  ` +
-    `others ${record.backgroundCores?.toFixed(2)} cores${flag}`
+    `others ${record.backgroundCores?.toFixed(2)} cores${proofs}${flag}${short}`
+}
+
+/** S7's pool size for a target: from its rates so far, S7's own once it has some (lib/measure.js). */
+function proofCountFor (byScenario, warmupRps, options) {
+  const rates = scenario => (byScenario[scenario] ?? []).map(record => record.rps)
+  const otherRates = [...Object.keys(byScenario).filter(scenario => scenario !== 'S7').flatMap(rates), ...(warmupRps === undefined ? [] : [warmupRps])]
+  return proofCount({ s7Rates: rates('S7'), otherRates, options })
 }
 
 /**
@@ -83,6 +93,15 @@ async function main () {
   const workDir = mkdtempSync(join(tmpdir(), 'bench-'))
   process.once('exit', () => rmSync(workDir, { recursive: true, force: true }))
 
+  // S7's floor: what one proof must cost a server at least, measured here before any target runs.
+  let proofFloor
+  if (options.scenarios.some(scenario => SCENARIOS[scenario].dpop)) {
+    log('S7: timing one ES256 verify and one replay-store insert in this process (the floor) ...')
+    proofFloor = await measureProofFloor()
+    log(`  ES256 verify ${proofFloor.verifyUs.toFixed(1)} µs + store insert ${proofFloor.storeUs.toFixed(2)} µs (${proofFloor.store}) = ` +
+      `${proofFloor.floorUs.toFixed(1)} µs; signing a proof (client side, kept out of the runs) ${proofFloor.signUs.toFixed(1)} µs`)
+  }
+
   const keyServers = await startKeyServers()
   log(`key servers: ${keyServers.map(keyServer => keyServer.issuer).join(' and ')} (the second for two-issuer targets only)`)
   log(`signing ${(options.tokens * options.rounds).toLocaleString('en-US')} tokens for S3 ...`)
@@ -90,22 +109,24 @@ async function main () {
 
   log('starting targets ...')
   const targets = await startTargets(options, keyServers, workDir)
+  const warmupRps = {}
   for (const name of options.targets) {
     log(`  warming up ${name} ...`)
-    await warmUp({ target: targets[name], tokens, warmupPool: tokens.warmupPool, options })
+    warmupRps[name] = (await warmUp({ target: targets[name], tokens, warmupPool: tokens.warmupPool, options }))?.rps
   }
 
-  // A target that cannot answer a scenario (one issuer, S6) keeps no runs of it; the report says so.
+  // A target that cannot answer a scenario (one issuer, S6; no DPoP, S7) keeps no runs of it; the report says so.
   const runs = Object.fromEntries(options.targets.map(name => [name, Object.fromEntries(options.scenarios.map(s => [s, []]))]))
   for (const scenario of options.scenarios) {
     const skipped = options.targets.filter(name => !answers(SCENARIOS[scenario], TARGETS[name]))
-    if (skipped.length > 0) log(`  ${scenario} skips ${skipped.join(', ')}: they trust one issuer`)
+    if (skipped.length > 0) log(`  ${scenario} skips ${skipped.map(name => `${name} (${skipReason(SCENARIOS[scenario], TARGETS[name])})`).join(', ')}`)
   }
   for (let round = 0; round < options.rounds; round++) {
     const order = roundOrder(options.targets, round)
     for (const scenario of options.scenarios) {
       for (const name of order.filter(name => answers(SCENARIOS[scenario], TARGETS[name]))) {
-        const record = await measureRun({ target: targets[name], scenario: SCENARIOS[scenario], tokens, poolFile: tokens.roundPools[round], options })
+        const proofs = SCENARIOS[scenario].dpop ? proofCountFor(runs[name], warmupRps[name], options) : undefined
+        const record = await measureRun({ target: targets[name], scenario: SCENARIOS[scenario], tokens, poolFile: tokens.roundPools[round], proofPoolSize: proofs, options })
         runs[name][scenario].push(record)
         log(progressLine(name, scenario, round, record))
       }
@@ -125,7 +146,8 @@ async function main () {
     versions: packageVersions(),
     startedAt,
     elapsedSeconds: (Date.now() - startedAt) / 1000,
-    tokenTtl: `${TOKEN_TTL_SECONDS / 3600} h`
+    tokenTtl: `${TOKEN_TTL_SECONDS / 3600} h`,
+    proofFloor
   })
   process.stdout.write(`${markdown}\n`)
   if (options.out !== '-') {

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import { SCENARIO_NAMES, SCENARIOS } from './scenarios.js'
+import { answers, SCENARIO_NAMES, SCENARIOS } from './scenarios.js'
 import { DEFAULT_TARGET_NAMES, TARGET_NAMES, TARGETS } from './targets.js'
 
 export const HELP = `Usage: node bench/run.js [options]
@@ -10,11 +10,14 @@ Options (each also settable through the environment variable shown):
   --connections <n>    keep-alive connections                                    BENCH_CONNECTIONS [50]
   --warmup <s>         seconds of mixed, unmeasured load per target at start     BENCH_WARMUP    [2]
   --tokens <n>         distinct tokens per round for S3                          BENCH_TOKENS    [10000]
+  --proofs <n>         DPoP proofs signed for each S7 run (each sent once; a run
+                       stops short, flagged, when they run out)                  BENCH_PROOFS    [from the target's earlier rates]
   --targets <list>     comma-separated: ${TARGET_NAMES.join(', ')}
                        (ours-cluster-*, ours-log-*, ours-two-issuers only when named) BENCH_TARGETS   [${DEFAULT_TARGET_NAMES.join(',')}]
   --scenarios <list>   comma-separated: ${SCENARIO_NAMES.join(', ')}
                        (S6, two issuers, needs ours-two-issuers among the targets;
-                       the peers trust one issuer and skip it)                   BENCH_SCENARIOS [all that the targets can run]
+                       the peers trust one issuer and skip it. S7, DPoP, only when
+                       named; targets that check no DPoP proofs skip it)         BENCH_SCENARIOS [all that the targets can run, but S7]
   --quiet-wait <s>     before each run, wait up to this long for other processes
                        to go quiet (0: don't)                                    BENCH_QUIET_WAIT [1]
   --ours-env <K=V>     extra environment for our service, repeatable,
@@ -28,6 +31,7 @@ Quick run: node bench/run.js --duration 2 --rounds 1 --targets ours,ceiling
 Cluster, 1 vs 2 workers: node bench/run.js --targets ours-cluster-1,ours-cluster-2 --scenarios S2 --out -
 What logging costs: node bench/run.js --targets ours,ours-log-requests,ours-log-warn,ceiling --scenarios S1,S2,S5
 What a second issuer costs: node bench/run.js --targets ours,ours-two-issuers,ceiling --scenarios S2,S6 --out -
+DPoP, a fresh proof per request: node bench/run.js --targets ours,ceiling,express-oauth2 --scenarios S2,S7 --out -
 `
 
 function positiveInteger (name, value) {
@@ -57,12 +61,17 @@ function environmentPairs (pairs) {
 
 /**
  * Whether some target with auth can answer a scenario. S6 needs one that trusts two issuers; a run
- * of S6 with only the ceiling (and peers, which skip it) would measure nothing of ours.
+ * of S6 with only the ceiling (and peers, which skip it) would measure nothing of ours. S7 needs
+ * one that checks DPoP proofs.
  */
 function runnable (scenario, targets) {
   const issuers = SCENARIOS[scenario].issuers ?? 1
-  return issuers === 1 || targets.some(name => TARGETS[name].auth && (TARGETS[name].issuers ?? 1) >= issuers)
+  const dpop = SCENARIOS[scenario].dpop === true
+  return (issuers === 1 && !dpop) || targets.some(name => TARGETS[name].auth && answers(SCENARIOS[scenario], TARGETS[name]))
 }
+
+/** A proof older than this when its run ends would meet the 300 s limit of the service and of the Express SDK. */
+const MAX_PROOF_AGE_SECONDS = 240
 
 /** Flags win over environment variables, which win over the defaults. */
 export function parseOptions (argv, env = process.env) {
@@ -74,6 +83,7 @@ export function parseOptions (argv, env = process.env) {
       connections: { type: 'string' },
       warmup: { type: 'string' },
       tokens: { type: 'string' },
+      proofs: { type: 'string' },
       targets: { type: 'string' },
       scenarios: { type: 'string' },
       'quiet-wait': { type: 'string' },
@@ -92,6 +102,7 @@ export function parseOptions (argv, env = process.env) {
     connections: positiveInteger('connections', pick('connections', 'BENCH_CONNECTIONS', '50')),
     warmup: Number(pick('warmup', 'BENCH_WARMUP', '2')),
     tokens: positiveInteger('tokens', pick('tokens', 'BENCH_TOKENS', '10000')),
+    proofs: pick('proofs', 'BENCH_PROOFS', undefined) === undefined ? undefined : positiveInteger('proofs', pick('proofs', 'BENCH_PROOFS')),
     targets: list('targets', pick('targets', 'BENCH_TARGETS', DEFAULT_TARGET_NAMES.join(',')), TARGET_NAMES),
     scenarios: null,
     quietWait: Number(pick('quiet-wait', 'BENCH_QUIET_WAIT', '1')),
@@ -101,11 +112,18 @@ export function parseOptions (argv, env = process.env) {
   }
   const named = pick('scenarios', 'BENCH_SCENARIOS', undefined)
   options.scenarios = named === undefined
-    ? SCENARIO_NAMES.filter(scenario => runnable(scenario, options.targets))
+    ? SCENARIO_NAMES.filter(scenario => !SCENARIOS[scenario].optIn && runnable(scenario, options.targets))
     : list('scenarios', named, SCENARIO_NAMES)
   for (const scenario of options.scenarios) {
-    if (!runnable(scenario, options.targets)) throw new Error(`--scenarios: ${scenario} needs a target that trusts two issuers; add ours-two-issuers to --targets`)
+    if (runnable(scenario, options.targets)) continue
+    if (SCENARIOS[scenario].dpop) throw new Error(`--scenarios: ${scenario} needs a target that checks DPoP proofs; add ours (or express-oauth2) to --targets`)
+    throw new Error(`--scenarios: ${scenario} needs a target that trusts two issuers; add ours-two-issuers to --targets`)
   }
+  const dpop = options.scenarios.some(scenario => SCENARIOS[scenario].dpop)
+  if (dpop && options.duration + options.quietWait > MAX_PROOF_AGE_SECONDS) {
+    throw new Error(`--duration plus --quiet-wait must stay under ${MAX_PROOF_AGE_SECONDS} s with S7: its proofs are signed before the wait, and expire at 300 s`)
+  }
+  if (dpop && options.proofs !== undefined && options.proofs < options.connections) throw new Error('--proofs must be at least --connections (autocannon gives every connection a share)')
   if (!(options.warmup >= 0)) throw new Error(`--warmup must be a number of seconds >= 0, got "${pick('warmup', 'BENCH_WARMUP')}"`)
   if (!(options.quietWait >= 0)) throw new Error('--quiet-wait must be a number of seconds >= 0')
   if (options.tokens < options.connections) throw new Error('--tokens must be at least --connections (autocannon gives every connection a share)')

@@ -71,7 +71,10 @@ export function summarise (runs, { targets, scenarios, rounds }) {
   return summary
 }
 
-/** Every run that broke the scenario's contract: a wrong status, an error, a timeout, a token sent twice. */
+/**
+ * Every run that broke the scenario's contract: a wrong status, an error, a timeout, a token sent
+ * twice, or (S7) a proof pool too small for the run: the run was cut short, never stretched.
+ */
 export function findViolations (runs) {
   const violations = []
   for (const [target, byScenario] of Object.entries(runs)) {
@@ -85,6 +88,11 @@ export function findViolations (runs) {
         if (record.errors > 0 || record.timeouts > 0) violations.push(`${where}: ${record.errors} connection errors, ${record.timeouts} timeouts`)
         if (record.poolSent > record.poolSize && record.poolSize > 0) violations.push(`${where}: ${record.poolSent - record.poolSize} requests reused a token`)
         if (record.shortOfPool) violations.push(`${where}: stopped at the time cap after ${record.completed} of ${record.poolSize} tokens`)
+        if (record.proofsMissing > 0) violations.push(`${where}: ${record.proofsMissing} requests found the pool of ${record.proofsSize} proofs empty and went without one`)
+        if (record.proofShortConnections > 0) {
+          violations.push(`${where}: ${record.proofShortConnections} connections sent their whole share of the ${record.proofsSize} proofs before the run's end, ` +
+            'so it went on with fewer connections or ended early; raise --proofs')
+        }
       })
     }
   }
@@ -129,11 +137,16 @@ function statusText (statuses) {
   return Object.entries(statuses).map(([code, count]) => `${code}×${count.toLocaleString('en-US')}`).join(', ') || 'none'
 }
 
-/** The targets a scenario skipped (one issuer, S6), as a sentence for under its tables; '' when none. */
+/** The targets a scenario skipped (one issuer, S6; no DPoP, S7), as a sentence for under its tables; '' when none. */
 function skippedNote (scenario, targets) {
   const skipped = targets.filter(target => !answers(SCENARIOS[scenario], TARGETS[target]))
   if (skipped.length === 0) return ''
-  const [they, trust] = skipped.length === 1 ? ['It', 'trusts'] : ['They', 'trust']
+  const they = skipped.length === 1 ? 'It' : 'They'
+  if (SCENARIOS[scenario].dpop) {
+    return `Not run under ${scenario}: ${skipped.map(target => TARGETS[target].label).join('; ')}. ${they} ` +
+      `${skipped.length === 1 ? 'checks' : 'check'} no DPoP proofs, so would refuse the DPoP scheme: skipped, not counted as failing.`
+  }
+  const trust = skipped.length === 1 ? 'trusts' : 'trust'
   return `Not run under ${scenario}: ${skipped.map(target => TARGETS[target].label).join('; ')}. ${they} ${trust} one issuer, so ` +
     `would answer 401 to every token of the second: skipped, not counted as failing.`
 }
@@ -198,6 +211,70 @@ function secondIssuerSection (summary, scenarios, targets) {
     '',
     table(['target', 'S2 req/s (× ceiling)', 'S6 req/s (× ceiling)', 'S6 ÷ S2, req/s', 'CPU µs/req, S2', 'CPU µs/req, S6'], rows)
   ].join('\n')
+}
+
+/**
+ * S7 on its own: each target's CPU per request against the ceiling's on the same requests (what
+ * checking token and proof costs it) and against the floor, the least a proof can cost: one ES256
+ * signature check and one replay-store insert, timed in the driver at start. With S2 alongside,
+ * what the proof adds to the same target's cost of a reused bearer token.
+ */
+function dpopSection (runs, summary, scenarios, targets, floor) {
+  const shown = targets.filter(target => !summary[target].S7.skipped)
+  const hasS2 = scenarios.includes('S2')
+  const hasCeiling = summary.ceiling !== undefined
+  const times = value => value === null || floor === undefined ? 'n/a' : `${(value / floor.floorUs).toFixed(2)}×`
+  // Per round, the target's CPU per request less the ceiling's in the same round; then the median.
+  const overCeiling = target => median(runs[target].S7.map((record, round) => {
+    const ceiling = runs.ceiling?.S7?.[round]?.cpuPerRequestUs
+    return ceiling == null || record.cpuPerRequestUs == null ? null : record.cpuPerRequestUs - ceiling
+  }))
+  const overS2 = target => {
+    const [s7, s2] = [summary[target].S7.cpuPerRequestUs, summary[target].S2?.cpuPerRequestUs]
+    return s7 === null || s2 == null ? null : s7 - s2
+  }
+  const rows = shown.map(target => {
+    const s = summary[target].S7
+    const auth = TARGETS[target].auth
+    const over = auth && hasCeiling ? overCeiling(target) : null
+    return [
+      TARGETS[target].label,
+      integer(s.rps),
+      hasCeiling ? ratio(s.ratio) : 'n/a',
+      us(s.cpuPerRequestUs),
+      auth ? us(over) : '',
+      auth ? times(s.cpuPerRequestUs) : '',
+      auth ? times(over) : '',
+      ...(hasS2 ? [auth && !summary[target].S2.skipped ? us(overS2(target)) : ''] : [])
+    ]
+  })
+  const lines = [
+    '## DPoP: S7, a fresh proof on every request',
+    '',
+    'Medians over rounds. S7 sends one DPoP-bound token (`cnf.jkt`) under the DPoP scheme, each request with its own ES256 proof; ' +
+      'every target must answer 200 to all of them. "over the ceiling" is the target\'s CPU per request less the ceiling\'s in the same ' +
+      'round (the ceiling answers the same requests without looking at them): what checking the token and the proof cost it.'
+  ]
+  if (floor !== undefined) {
+    const ours = summary.ours?.S7
+    const oursOver = ours !== undefined && !ours.skipped && hasCeiling ? overCeiling('ours') : null
+    lines.push('', `**Floor: ${floor.floorUs.toFixed(1)} µs**, the least CPU a proof can cost a server: one ES256 signature check with node:crypto ` +
+      `(${floor.verifyUs.toFixed(1)} µs, the key already imported) plus one insert into a replay store (${floor.storeUs.toFixed(2)} µs, ` +
+      `${floor.store}), timed in the driver's process at start (median of 5 batches). Everything else (HTTP, parsing and importing the ` +
+      'proof\'s key, hashing the token, the token\'s own check) comes on top. Signing a proof costs the client ' +
+      `${floor.signUs.toFixed(1)} µs: each run's proofs are signed before it starts, outside its measurement.`)
+    if (ours !== undefined && !ours.skipped) {
+      lines.push('', `Our service spent ${us(ours.cpuPerRequestUs)} µs of CPU per S7 request, **${times(ours.cpuPerRequestUs)} the floor**` +
+        (oursOver === null ? '.' : `; ${us(oursOver)} µs more than the ceiling on the same requests, ${times(oursOver)} the floor.`))
+    }
+  }
+  lines.push('', table([
+    'target', 'req/s', '× ceiling', 'CPU µs/req', 'CPU µs/req over the ceiling', 'CPU ÷ floor', 'over the ceiling ÷ floor',
+    ...(hasS2 ? ['CPU µs/req, S7 less S2 (what the proof adds)'] : [])
+  ], rows))
+  const note = skippedNote('S7', targets)
+  if (note !== '') lines.push('', note)
+  return lines.join('\n')
 }
 
 /**
@@ -281,7 +358,7 @@ function machineLoadSection (runs) {
   ].join('\n')
 }
 
-export function renderReport ({ runs, options, command, machine, revision, versions, startedAt, elapsedSeconds, tokenTtl }) {
+export function renderReport ({ runs, options, command, machine, revision, versions, startedAt, elapsedSeconds, tokenTtl, proofFloor }) {
   const { targets, scenarios, rounds } = options
   const summary = summarise(runs, options)
   const violations = findViolations(runs)
@@ -306,7 +383,8 @@ export function renderReport ({ runs, options, command, machine, revision, versi
     `- Service: ${revision}; ${versions.ours.join(', ')}`,
     `- Peers (bench/package-lock.json): ${versions.peers.join(', ')}`,
     `- Load: autocannon ${versions.autocannon} in its own process, ${options.connections} keep-alive connections, ` +
-      `${options.duration} s per run (S3: until ${options.tokens.toLocaleString('en-US')} distinct tokens are spent), ` +
+      `${options.duration} s per run (S3: until ${options.tokens.toLocaleString('en-US')} distinct tokens are spent` +
+      `${scenarios.includes('S7') ? '; S7: a fresh pool of proofs per run, sized to outlast it' : ''}), ` +
       `${rounds} round${rounds === 1 ? '' : 's'}, ${options.warmup} s warm-up per target`,
     ''
   ]
@@ -332,6 +410,7 @@ export function renderReport ({ runs, options, command, machine, revision, versi
   for (const scenario of scenarios) lines.push(scenarioSection(scenario, summary, targets), '')
 
   if (scenarios.includes('S6')) lines.push(secondIssuerSection(summary, scenarios, targets), '')
+  if (scenarios.includes('S7')) lines.push(dpopSection(runs, summary, scenarios, targets, proofFloor), '')
 
   if (targets.includes('ours-cluster-1') && targets.includes('ours-cluster-2')) lines.push(clusterSection(summary, scenarios), '')
   if (targets.includes('ours') && LOGGING_TARGETS.some(target => targets.includes(target))) lines.push(loggingSection(summary, scenarios, targets), '')
@@ -350,6 +429,22 @@ export function renderReport ({ runs, options, command, machine, revision, versi
       ? ['- S6 sends two tokens, alternating on every connection: S2\'s, and the same claims from a second key server on 127.0.0.1 ' +
           '(its own issuer, discovery and RSA key). Only targets with auth that trust both issuers run it (`ours-two-issuers`: ' +
           'ISSUER_BASE_URL names both, AUDIENCE as for the rest), and the ceiling; every other target trusts the first issuer alone.']
+      : []),
+    ...(scenarios.includes('S7')
+      ? ['- S7 sends one token with S2\'s claims and `cnf.jkt`, the RFC 7638 thumbprint of a P-256 key made at start, as ' +
+          '`Authorization: DPoP <token>`, each request with a `DPoP` proof of its own: ES256, `jwk` in the header, a fresh `jti`, ' +
+          '`htm` GET, `htu` the target\'s origin and path, `iat`, `ath`. Proofs are used once (a target keeping a replay store ' +
+          'refuses a second use), so before each run the driver signs a pool for that target alone (its rate so far, with ' +
+          'headroom) and the load generator sends them in order, one shared cursor over all connections; autocannon caps each ' +
+          'connection at its share of the pool, so no proof is sent twice: a pool too small ends the run short, flagged as a violation. ' +
+          'Every target is started with PUBLIC_URL set to the origin the load generator uses: our service takes `htu`\'s origin ' +
+          'from it, never from the request, and keeps each proof\'s `jti` in its in-memory replay store (no REDIS_URL), as by default.' +
+          (targets.includes('express-oauth2')
+            ? ' express-oauth2-jwt-bearer runs with `dpop: { enabled: true, required: false }`, its default, and compares `htu` with a ' +
+              'URL built from the request: `req.protocol`, the Host header (X-Forwarded-Host when Express trusts the proxy) and the ' +
+              'path; autocannon sends Host as the same origin. It keeps no record of `jti` (a proof sent again within its `iat` ' +
+              'window is accepted), so inserts into no replay store: it does less per request than the floor assumes.'
+            : '')]
       : []),
     `- S3 sends ${options.tokens.toLocaleString('en-US')} tokens, each exactly once, from a pool signed for that round ` +
       '(the targets live through all rounds, so a pool sent twice would meet the first round\'s cache). One cursor is shared by ' +

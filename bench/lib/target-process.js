@@ -29,9 +29,12 @@ export function freePort () {
  * pays for formatting and writing every line, as it would into a log collector's pipe.
  */
 export async function startTarget ({ name, entry }, { port, env, cwd, nodeArgs = [] }) {
+  const url = `http://127.0.0.1:${port}`
+  // PUBLIC_URL: the origin the load generator sends to, which S7's proofs name in `htu` (our
+  // service reads it; the peers ignore it). A target's own env may still set another.
   const child = track(spawn(process.execPath, [...nodeArgs, '--import', WATCH_PARENT, entry], {
     cwd,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env, HOST: '127.0.0.1', PORT: String(port) },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, PUBLIC_URL: url, ...env, HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc']
   }))
   let stderr = ''
@@ -39,7 +42,6 @@ export async function startTarget ({ name, entry }, { port, env, cwd, nodeArgs =
   child.stderr.on('data', chunk => { stderr = (stderr + chunk).slice(-STDERR_KEPT) })
   const exited = new Promise(resolve => child.once('exit', (code, signal) => resolve({ code, signal })))
 
-  const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + READY_TIMEOUT_MS
   for (;;) {
     const outcome = await Promise.race([answers(`${url}/api/public`), exited])

@@ -10,7 +10,10 @@ const repo = new URL('../../', import.meta.url)
  * service in any form (built from dist/, given --ours-env). `env` is the target's own extra
  * environment; `processTree` measures CPU and memory over the process and its children (the
  * cluster's workers); `optIn` keeps a target out of the default list. `issuers: 2` makes
- * ISSUER_BASE_URL name both key servers instead of the first alone.
+ * ISSUER_BASE_URL name both key servers instead of the first alone. `dpop: true` marks a target
+ * with auth that checks DPoP proofs (RFC 9449), the ones that can answer S7. Every target is also
+ * given PUBLIC_URL, the origin the load generator uses (lib/target-process.js): our service takes
+ * a proof's `htu` origin from it, never from the request's Host.
  */
 export const TARGETS = {
   ours: service('ours'),
@@ -29,7 +32,8 @@ export const TARGETS = {
   // The ceiling with Fastify's logger on (as ours has it), to split our gap to the ceiling into
   // what the logger costs and what auth costs.
   'ceiling-logged': { ...peer('fastify + logger, no auth', 'ceiling.js', false), env: { CEILING_LOGGER: 'true' }, optIn: true },
-  'express-oauth2': peer('express + express-oauth2-jwt-bearer', 'express-oauth2-jwt-bearer.js'),
+  // Checks DPoP proofs too (the library's default, set explicitly in the peer): it runs S7.
+  'express-oauth2': { ...peer('express + express-oauth2-jwt-bearer', 'express-oauth2-jwt-bearer.js'), dpop: true },
   'fastify-jwt-jwks': peer('fastify + fastify-jwt-jwks', 'fastify-jwt-jwks.js'),
   'fastify-jwt-get-jwks': peer('fastify + @fastify/jwt + get-jwks (verify cache on)', 'fastify-jwt-get-jwks.js')
 }
@@ -61,7 +65,8 @@ function service (label) {
     entry: fileURLToPath(new URL('dist/src/main.js', repo)),
     needs: 'the built service: run `npm run build` first',
     auth: true,
-    ours: true
+    ours: true,
+    dpop: true // DPOP=allowed, the service's default
   }
 }
 
