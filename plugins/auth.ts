@@ -126,6 +126,12 @@ export default fp(async function authPlugin (fastify) {
           hookVerdicts.set(request, verified)
           return true
         }
+        // A handler of a declared route verifying again: the hook has checked this request's
+        // binding already, and its proof, used once, would now count as a replay.
+        if (request.accessToken !== null) {
+          accept(request, verified)
+          return true
+        }
         const presented = presentedTokenOf(request)
         checkScheme(presented.scheme, dpop.mode)
         const bound = binding.check(request, presented, verified)

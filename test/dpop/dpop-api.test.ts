@@ -18,6 +18,10 @@ async function setUp (t: Test, env: Record<string, string> = {}) {
       await request.jwtVerify()
       return { sub: request.user.sub, jkt: request.accessToken?.binding.jkt }
     })
+    fastify.get('/declared-then-by-hand', async request => {
+      await request.jwtVerify()
+      return { jkt: request.accessToken?.binding.jkt }
+    })
     fastify.get('/dpop-only', { config: { auth: { dpop: 'required' } } }, async () => ({ ok: true }))
     fastify.get('/bearer-only', { config: { auth: { dpop: 'off' } } }, async () => ({ ok: true }))
   })
@@ -56,6 +60,9 @@ test('a DPoP-bound token with a fresh proof is accepted, on every kind of route'
   const byHand = await call('/by-hand', { proof: proofFor('/by-hand') })
   t.equal(byHand.statusCode, 200, 'a handler\'s own request.jwtVerify() checks the proof too')
   t.same(byHand.json(), { sub: 'client@clients', jkt: signer.thumbprint })
+  const again = await call('/declared-then-by-hand', { proof: proofFor('/declared-then-by-hand') })
+  t.equal(again.statusCode, 200, 'a declared route whose handler verifies again: the proof is not taken for a replay')
+  t.same(again.json(), { jkt: signer.thumbprint })
   const withQuery = await call('/api/private?page=2', { proof: proofFor('/api/private') })
   t.equal(withQuery.statusCode, 200, 'htu names the URL without its query')
   for (const algorithm of ['ES384', 'EdDSA', 'PS256', 'RS256'] as const) {
