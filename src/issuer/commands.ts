@@ -2,7 +2,9 @@ import closeWithGrace from 'close-with-grace'
 import { parseArgs } from 'node:util'
 import { IssuerUnreachableError, TokenClient, TokenRequestError } from '../client/token-client.js'
 import { DEV_AUDIENCE, DEV_CLIENT_SECRETS, SCOPED_CLIENT, UNSCOPED_CLIENT } from '../dev-credentials.js'
+import type { DpopProofSigner } from '../dpop/proof-signer.js'
 import { defaultLocalIssuerUrl, resolveSettings } from './config.js'
+import { loadOrCreateDpopKey, saveLastDpopToken } from './dpop-key-file.js'
 import { retireOldKeys, rotateSigningKey, type KeySet } from './keys.js'
 import { TOKEN_PATH } from './routes.js'
 import { startLocalIssuer, type LocalIssuer } from './server.js'
@@ -77,9 +79,11 @@ export function shutdown (issuer: Pick<LocalIssuer, 'app' | 'close'>): (event: {
 }
 
 export const TOKEN_USAGE = [
-  'usage: token [--scope "read:messages"] [--audience URI] [--issuer URL] [--client-id ID --client-secret SECRET]',
+  'usage: token [--scope "read:messages"] [--audience URI] [--issuer URL] [--client-id ID --client-secret SECRET] [--dpop]',
   `  Prints an access token from the running local issuer (client_credentials grant). Without --scope it uses`,
-  `  ${UNSCOPED_CLIENT} (a token with no scopes); with --scope, ${SCOPED_CLIENT}. Audience default: ${DEV_AUDIENCE}.`
+  `  ${UNSCOPED_CLIENT} (a token with no scopes); with --scope, ${SCOPED_CLIENT}. Audience default: ${DEV_AUDIENCE}.`,
+  '  --dpop: a DPoP-bound token (RFC 9449), bound to the ES256 key in LOCAL_ISSUER_KEY_DIR (default',
+  '  .local-issuer/dpop-key.pem, made on first use); the token is saved there too, for the dpop command.'
 ].join('\n')
 
 /** The `token` CLI without the process: prints only the token on stdout, returns the exit code. */
@@ -93,6 +97,7 @@ export async function runTokenCommand (args: readonly string[], env: NodeJS.Proc
         issuer: { type: 'string' },
         'client-id': { type: 'string' },
         'client-secret': { type: 'string' },
+        dpop: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' }
       }
     })
@@ -103,13 +108,17 @@ export async function runTokenCommand (args: readonly string[], env: NodeJS.Proc
     const clientId = values['client-id'] ?? (values.scope === undefined ? UNSCOPED_CLIENT : SCOPED_CLIENT)
     const clientSecret = values['client-secret'] ?? DEV_CLIENT_SECRETS.get(clientId)
     if (clientSecret === undefined) throw new Error(`--client-secret is required for client "${clientId}"`)
-    io.out(await requestClientCredentialsToken({
+    const keyDir = values.dpop === true ? resolveSettings({ env }).keyDir : undefined
+    const token = await requestClientCredentialsToken({
       issuer: values.issuer ?? defaultLocalIssuerUrl(env),
       clientId,
       clientSecret,
       audience: values.audience ?? DEV_AUDIENCE,
-      scope: values.scope
-    }))
+      scope: values.scope,
+      dpop: keyDir === undefined ? undefined : await loadOrCreateDpopKey(keyDir)
+    })
+    if (keyDir !== undefined) await saveLastDpopToken(keyDir, token)
+    io.out(token)
     return 0
   } catch (err) {
     io.err(`token: ${(err as Error).message}`)
@@ -124,6 +133,8 @@ export interface ClientCredentialsRequest {
   readonly audience: string
   readonly scope?: string | undefined
   readonly timeoutMs?: number
+  /** A DPoP key: the token is bound to it. */
+  readonly dpop?: DpopProofSigner | undefined
 }
 
 /** Fails fast instead of hanging when something else holds the port and never answers. */
@@ -141,7 +152,8 @@ export async function requestClientCredentialsToken (request: ClientCredentialsR
       tokenEndpoint,
       clientId: request.clientId,
       clientSecret: request.clientSecret,
-      timeoutMs: request.timeoutMs ?? DEFAULT_TIMEOUT_MS
+      timeoutMs: request.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      dpop: request.dpop
     })
     return (await client.getToken({ audience: request.audience, scope: request.scope })).accessToken
   } catch (err) {
