@@ -193,3 +193,22 @@ test('several issuers share AUDIENCE and ALGORITHMS; ISSUERS_FILE sets what diff
   t.equal(line({ ISSUER_BASE_URL: 'https://a.example/,https://b.example/', ISSUERS_FILE: file({ 'https://a.example/': { audience: 'y' } }) }),
     'Configuration error: AUDIENCE is required with ISSUER_BASE_URL or AUTH0_DOMAIN: set it to your API identifier', 'b has no audience of its own')
 })
+
+test('DPoP, replay store and client certificate settings', async t => {
+  const settings = deriveAuthSettings({ ...base, DPOP_ALGORITHMS: 'ES256, EdDSA,ES256' })
+  t.same(settings.dpop, { mode: 'allowed', algorithms: ['ES256', 'EdDSA'], maxAgeSeconds: 300, maxFutureSeconds: 30, publicUrl: 'http://localhost:3010', nonceSecret: undefined })
+  t.same(settings.replayStore, { redisUrl: undefined, capacity: 500000 })
+  t.equal(settings.clientCertificateHeader, false)
+  t.equal(deriveAuthSettings({ ...base, PUBLIC_URL: 'https://api.example.com/v1/' }).dpop.publicUrl, 'https://api.example.com/v1', 'a path prefix kept, without the trailing slash')
+  t.equal(deriveAuthSettings({ ...base, REDIS_URL: ' redis://cache:6379 ' }).replayStore.redisUrl, 'redis://cache:6379')
+  t.equal(deriveAuthSettings({ ...base, DPOP_NONCE: true }).dpop.nonceSecret?.length, 43, 'a random secret per process')
+  t.equal(deriveAuthSettings({ ...base, DPOP_NONCE: true, DPOP_NONCE_SECRET: 's'.repeat(32) }).dpop.nonceSecret, 's'.repeat(32))
+
+  t.equal(line({ DPOP_ALGORITHMS: ' , ' }), 'Configuration error: DPOP_ALGORITHMS must name at least one algorithm, e.g. ES256')
+  t.equal(line({ DPOP_ALGORITHMS: 'ES256,HS256' }), 'Configuration error: DPOP_ALGORITHMS has "HS256", which is not a public-key algorithm; allowed: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA')
+  t.equal(line({ PUBLIC_URL: 'http://api.example.com' }), 'Configuration error: PUBLIC_URL must use https (plain http is only allowed to localhost): "http://api.example.com"')
+  t.equal(line({ PUBLIC_URL: 'https://api.example.com/?q' }), 'Configuration error: PUBLIC_URL must not contain a query or a fragment')
+  t.equal(line({ DPOP_NONCE_SECRET: 's'.repeat(32) }), 'Configuration error: DPOP_NONCE_SECRET is set, but DPOP_NONCE is off (set DPOP_NONCE=true, or remove it)')
+  t.equal(line({ DPOP_NONCE: true, DPOP_NONCE_SECRET: 'short' }), 'Configuration error: DPOP_NONCE_SECRET must be at least 32 bytes long')
+  t.equal(line({ REDIS_URL: 'cache:6379' }), 'Configuration error: REDIS_URL must start with redis:// or rediss://')
+})

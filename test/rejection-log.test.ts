@@ -25,6 +25,8 @@ async function rejectingApp (intervalSeconds: number, level = 'info'): Promise<{
   const fastify = createFastify(logger)
   const log = new RejectionLog(logger, intervalSeconds)
   fastify.decorate('rejectionLog', log)
+  // What the auth plugin decorates: the challenge of a Bearer-only API.
+  fastify.decorate('rejectionHeaders', (_request: unknown, rejection: AuthRejection) => ({ 'www-authenticate': rejection.challenge }))
   fastify.setErrorHandler(errorHandler)
   const causes: Record<string, new () => AuthRejection> = { missing: MissingToken, signature: InvalidSignature }
   fastify.get<{ Params: { cause: string } }>('/reject/:cause', async request => { throw new causes[request.params.cause]() })

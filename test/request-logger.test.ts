@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { pino } from 'pino'
 import { test } from 'tap'
 import { InvalidSignature } from '../src/auth/errors.js'
+import type { AuthRejection } from '../src/auth/errors.js'
 import { errorHandler } from '../src/error-handler.js'
 import { createFastify } from '../src/fastify-instance.js'
 import { serviceLogger } from '../src/logger.js'
@@ -97,6 +98,8 @@ test('in the service\'s Fastify, a rejection is logged through the request\'s pi
   const fastify = createFastify(logger)
   t.teardown(() => fastify.close())
   fastify.decorate('rejectionLog', new RejectionLog(logger, 0)) // every rejection its own line
+  // What the auth plugin decorates: the challenge of a Bearer-only API.
+  fastify.decorate('rejectionHeaders', (_request: unknown, rejection: AuthRejection) => ({ 'www-authenticate': rejection.challenge }))
   fastify.setErrorHandler(errorHandler)
   const reject = { onRequest: (_request: unknown, _reply: unknown, done: (error: Error) => void) => { done(new InvalidSignature()) } }
   fastify.get('/private', reject, async () => ({ ok: true }))
