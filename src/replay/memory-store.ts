@@ -27,6 +27,15 @@ export class MemoryReplayStore implements ReplayStore {
   readonly capacity: number
   readonly #now: () => number
   readonly #expiries = new Map<string, number>()
+  /**
+   * The same entries in insertion order, as a queue from `#head`: the head purge reads it, never
+   * the Map. A fresh Map iterator starts at the table's first slot and steps over every entry
+   * deleted since the table was last rebuilt, which at a steady 300,000 entries made each claim
+   * cost 30-80 us (measured), as much as the proof's signature check.
+   */
+  #queuedKeys: string[] = []
+  #queuedExpiries: number[] = []
+  #head = 0
   /** Expiry of the last entry inserted, to notice an insertion out of expiry order. */
   #tailExpiry = -Infinity
   /** Some entry may sit behind a later-expiring one, where the head purge cannot reach it. */
@@ -62,6 +71,9 @@ export class MemoryReplayStore implements ReplayStore {
 
   async close (): Promise<void> {
     this.#expiries.clear()
+    this.#queuedKeys = []
+    this.#queuedExpiries = []
+    this.#head = 0
   }
 
   #insert (key: string, expiresAt: number): void {
@@ -69,6 +81,8 @@ export class MemoryReplayStore implements ReplayStore {
     this.#tailExpiry = expiresAt
     this.#nextSweepAt = Math.min(this.#nextSweepAt, expiresAt)
     this.#expiries.set(key, expiresAt)
+    this.#queuedKeys.push(key)
+    this.#queuedExpiries.push(expiresAt)
   }
 
   #isFull (now: number): boolean {
@@ -80,10 +94,21 @@ export class MemoryReplayStore implements ReplayStore {
 
   /** Drops expired entries from the head; stops at the first live one. Each entry is dropped once. */
   #purgeHead (now: number): void {
-    for (const [key, expiresAt] of this.#expiries) {
-      if (expiresAt > now) return
-      this.#expiries.delete(key)
+    const keys = this.#queuedKeys
+    const expiries = this.#queuedExpiries
+    let head = this.#head
+    while (head < keys.length && expiries[head] <= now) {
+      // The Map may hold a newer claim of the same key (claimed again after expiry), or none (swept).
+      if (this.#expiries.get(keys[head]) === expiries[head]) this.#expiries.delete(keys[head])
+      head++
     }
+    // Drop the consumed part once it is most of the queue: amortised O(1) per entry.
+    if (head > 1024 && head * 2 > keys.length) {
+      this.#queuedKeys = keys.slice(head)
+      this.#queuedExpiries = expiries.slice(head)
+      head = 0
+    }
+    this.#head = head
   }
 
   /** O(n): drops every expired entry, and learns whether what is left is in expiry order. */

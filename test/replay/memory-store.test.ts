@@ -115,3 +115,18 @@ test('purging is cheap: a long run at a steady rate keeps only the live window',
   t.equal(accepted, 100_000, 'never full: expired entries left as fast as new ones came')
   t.ok(store.size <= 100, `at most a second's worth of entries is held (${store.size})`)
 })
+
+test('a long steady run: expired entries leave from the head, the queue is compacted, replays are still seen', async t => {
+  const time = clock()
+  const store = new MemoryReplayStore({ capacity: 1000, now: time.now })
+  // 5,000 claims, one every 10 ms, each kept for 5 s: never more than 500 live at once.
+  let refused = 0
+  for (let i = 0; i < 5000; i++) {
+    if (!await store.claimOnce(`k${i}`, 5)) refused++
+    time.advance(10)
+  }
+  t.equal(refused, 0, 'every first claim accepted')
+  t.ok(store.size <= 501, `at most 501 live entries (${store.size})`)
+  t.equal(await store.claimOnce('k4999', 5), false, 'a recent claim is still a replay')
+  t.equal(await store.claimOnce('k0', 5), true, 'an expired one can be claimed again')
+})
