@@ -1,5 +1,5 @@
 import fastifyJwt from '@fastify/jwt'
-import type { FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { challengeFor } from '../src/auth/challenges.js'
 import { checkClaims, VerifiedToken, type AccessTokenClaims } from '../src/auth/claims.js'
@@ -89,6 +89,7 @@ export default fp(async function authPlugin (fastify) {
   const certificateSources = { trustHeader: settings.clientCertificateHeader, caConfigured: Boolean(fastify.config.TLS_CLIENT_CA) }
   const binding = new TokenBinding({
     dpop,
+    clockToleranceSeconds: settings.clockToleranceSeconds,
     replayStore,
     nonces,
     certificateOf: request => {
@@ -126,9 +127,9 @@ export default fp(async function authPlugin (fastify) {
           hookVerdicts.set(request, verified)
           return true
         }
-        // A handler of a declared route verifying again: the hook has checked this request's
-        // binding already, and its proof, used once, would now count as a replay.
-        if (request.accessToken !== null) {
+        // A handler of a declared route verifying again the token the hook accepted: the hook has
+        // checked its binding already, and the proof, used once, would now count as a replay.
+        if (request.accessToken !== null && isSignatureOf(presentedTokenOf(request).token, (token as unknown as DecodedToken).signature)) {
           accept(request, verified)
           return true
         }
@@ -180,8 +181,13 @@ export default fp(async function authPlugin (fastify) {
       accept(request, token)
       done(check?.(token))
     }
+    /** A DPoP request passed: with server nonces on, it learns the current one (RFC 9449 section 8.2), sparing it a 401 later. */
+    const acceptedWithProof = (request: FastifyRequest, reply: FastifyReply, token: VerifiedToken, done: (error?: Error) => void): void => {
+      if (nonces !== undefined) reply.header('dpop-nonce', nonces.current())
+      accepted(request, token, done)
+    }
     /** The token's verdict, then what it is bound to (checked on every request), then the route's own checks. */
-    const finish = (request: FastifyRequest, presented: PresentedToken, verdict: Verdict, done: (error?: Error) => void): void => {
+    const finish = (request: FastifyRequest, reply: FastifyReply, presented: PresentedToken, verdict: Verdict, done: (error?: Error) => void): void => {
       if (!(verdict instanceof VerifiedToken)) {
         done(verdict)
         return
@@ -194,17 +200,22 @@ export default fp(async function authPlugin (fastify) {
         return
       }
       if (bound === undefined) accepted(request, verdict, done)
-      else bound.then(() => { accepted(request, verdict, done) }, done)
+      else bound.then(() => { acceptedWithProof(request, reply, verdict, done) }, done)
     }
     /** Every outcome, a bug included, reaches `done`. */
-    const verify = (request: FastifyRequest, presented: PresentedToken, done: (error?: Error) => void): void => {
+    const verify = (request: FastifyRequest, reply: FastifyReply, presented: PresentedToken, done: (error?: Error) => void): void => {
       const { token } = presented
       hookVerdicts.set(request, null)
       request.jwtVerify().then(() => {
-        const verified = hookVerdicts.get(request) as VerifiedToken
+        const verified = hookVerdicts.get(request)
         hookVerdicts.delete(request)
+        // `trusted` leaves a verdict whenever jwtVerify resolves; without one, refuse (500), never pass.
+        if (!(verified instanceof VerifiedToken)) {
+          done(new Error('request.jwtVerify() resolved without a verified token'))
+          return
+        }
         cache.remember(token, verified)
-        finish(request, presented, verified, done)
+        finish(request, reply, presented, verified, done)
       }, (error: unknown) => {
         hookVerdicts.delete(request)
         const rejection = rejectionFor(error, () => token)
@@ -216,7 +227,7 @@ export default fp(async function authPlugin (fastify) {
         done(rejection)
       })
     }
-    return function authenticate (request, _reply, done) {
+    return function authenticate (request, reply, done) {
       let presented: PresentedToken
       try {
         presented = presentedTokenOf(request)
@@ -226,8 +237,8 @@ export default fp(async function authPlugin (fastify) {
         return
       }
       const known = cache.known(presented.token)
-      if (known !== undefined) finish(request, presented, known, done)
-      else coldVerifications.add(() => { verify(request, presented, done) })
+      if (known !== undefined) finish(request, reply, presented, known, done)
+      else coldVerifications.add(() => { verify(request, reply, presented, done) })
     }
   }
 
@@ -255,7 +266,12 @@ export default fp(async function authPlugin (fastify) {
   })
 
   fastify.decorateRequest('accessToken', null)
-  fastify.decorate('authenticate', authenticate)
+  // By hand, it may follow the route's own hook: a request already accepted is not checked again
+  // (its DPoP proof, used once, would count as a replay).
+  fastify.decorate('authenticate', function authenticateOnce (this: FastifyInstance, request, reply, done) {
+    if (request.accessToken !== null) done()
+    else authenticate.call(this, request, reply, done)
+  } satisfies onRequestHookHandler)
   fastify.decorate('requireScopes', requireScopes)
   fastify.decorate('trustedIssuers', issuers)
   fastify.decorate('declaredRoutes', declaredRoutes)
@@ -288,6 +304,13 @@ const REPLAY_STORE_START_WAIT_MS = 2000
 interface DecodedToken {
   header: Record<string, unknown>
   payload: Record<string, unknown>
+  /** The signature segment, base64url. */
+  signature: string
+}
+
+/** Whether `signature` is the signature segment of `token`. */
+function isSignatureOf (token: string, signature: string): boolean {
+  return token.length > signature.length && token.endsWith(signature) && token[token.length - signature.length - 1] === '.'
 }
 
 /** @fastify/jwt's extractToken: the access token (Bearer or DPoP), in the shape of a signed JWT. */

@@ -367,9 +367,16 @@ function dpopSettings (env: Env): DpopSettings {
   }
 }
 
-/** PUBLIC_URL without a trailing slash; default http://localhost:<PORT>, as a caller on this machine names it. */
+/**
+ * PUBLIC_URL without a trailing slash. In development the default, http://localhost:<PORT>, is how
+ * a caller on this machine names the API; in production no default can know the public name, and
+ * a wrong one would refuse every DPoP proof, so it must be set unless DPoP is off.
+ */
 function publicUrl (env: Env): string {
   const configured = env.PUBLIC_URL?.trim() || undefined
+  if (configured === undefined && isProduction(env.NODE_ENV) && env.DPOP !== 'off') {
+    throw new ConfigError('PUBLIC_URL', 'is required when NODE_ENV=production and DPOP is not off: set it to the URL callers use, e.g. https://api.example.com (DPoP proofs name it)')
+  }
   if (configured === undefined) return `http://localhost:${env.PORT}`
   const url = parseUrl('PUBLIC_URL', configured)
   return `${url.origin}${url.pathname}`.replace(/\/+$/, '')
@@ -381,7 +388,11 @@ function nonceSecret (env: Env): string | undefined {
     if (secret !== undefined) throw new ConfigError('DPOP_NONCE_SECRET', 'is set, but DPOP_NONCE is off (set DPOP_NONCE=true, or remove it)')
     return undefined
   }
-  if (secret === undefined) return randomBytes(32).toString('base64url')
+  if (secret === undefined) {
+    // One process can make its own; replicas must share one, or each refuses the others' nonces.
+    if (isProduction(env.NODE_ENV)) throw new ConfigError('DPOP_NONCE_SECRET', 'is required with DPOP_NONCE when NODE_ENV=production: give every replica the same secret of at least 32 bytes')
+    return randomBytes(32).toString('base64url')
+  }
   if (Buffer.byteLength(secret, 'utf8') < MIN_SECRET_BYTES) throw new ConfigError('DPOP_NONCE_SECRET', `must be at least ${MIN_SECRET_BYTES} bytes long`)
   return secret
 }

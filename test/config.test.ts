@@ -212,3 +212,15 @@ test('DPoP, replay store and client certificate settings', async t => {
   t.equal(line({ DPOP_NONCE: true, DPOP_NONCE_SECRET: 'short' }), 'Configuration error: DPOP_NONCE_SECRET must be at least 32 bytes long')
   t.equal(line({ REDIS_URL: 'cache:6379' }), 'Configuration error: REDIS_URL must start with redis:// or rediss://')
 })
+
+test('in production, DPoP needs PUBLIC_URL, and server nonces a shared secret', async t => {
+  const production = { NODE_ENV: 'production', ISSUER_BASE_URL: 'https://tenant.auth0.com/', AUDIENCE: 'https://api' }
+  t.equal(line(production), 'Configuration error: PUBLIC_URL is required when NODE_ENV=production and DPOP is not off: set it to the URL callers use, e.g. https://api.example.com (DPoP proofs name it)')
+  t.equal(line({ ...production, DPOP: 'off' }), 'no error', 'bearer only: no URL to name')
+  t.equal(line({ ...production, PUBLIC_URL: 'https://api.example.com' }), 'no error')
+  t.equal(line({ ...production, PUBLIC_URL: 'https://api.example.com', DPOP_NONCE: true }),
+    'Configuration error: DPOP_NONCE_SECRET is required with DPOP_NONCE when NODE_ENV=production: give every replica the same secret of at least 32 bytes')
+  t.equal(line({ DPOP_NONCE_SECRET: '' }), 'no error', 'an empty DPOP_NONCE_SECRET is unset')
+  t.equal(line({ REDIS_URL: 'redis://:100%@cache:6379' }), 'Configuration error: REDIS_URL has a user name or password with a "%" that is not percent-encoding (write % as %25)')
+  t.equal(line({ REDIS_URL: 'redis://:100%25@cache:6379' }), 'no error')
+})

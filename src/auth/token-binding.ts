@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify'
 import type { DpopMode, DpopSettings } from '../config.js'
 import type { DpopNonces } from '../dpop/nonces.js'
-import { DpopProofVerifier, normalisedUrl } from '../dpop/proof-verifier.js'
+import { DpopProofVerifier, normalisedUrl, proofLifetimeSeconds } from '../dpop/proof-verifier.js'
 import type { ReplayStore } from '../replay/replay-store.js'
 import type { VerifiedToken } from './claims.js'
 import {
@@ -12,6 +12,8 @@ import { countHeaders, type PresentedToken } from './presented-token.js'
 
 export interface BindingOptions {
   readonly dpop: DpopSettings
+  /** CLOCK_TOLERANCE: how far replicas' clocks may differ, added to how long proofs are remembered. */
+  readonly clockToleranceSeconds: number
   readonly replayStore: ReplayStore
   /** Server nonces, when DPOP_NONCE is on. */
   readonly nonces: DpopNonces | undefined
@@ -33,7 +35,7 @@ export class TokenBinding {
   readonly #verifier: DpopProofVerifier
   readonly #options: BindingOptions
   readonly #publicUrl: string
-  /** How long a proof is remembered: as long as its iat can still be accepted. */
+  /** How long a proof is remembered: as long as any replica may still accept its iat. */
   readonly #replayTtlSeconds: number
   readonly #urls = new Map<string, string>()
 
@@ -41,7 +43,7 @@ export class TokenBinding {
     this.#options = options
     this.#verifier = new DpopProofVerifier(options.dpop)
     this.#publicUrl = options.dpop.publicUrl
-    this.#replayTtlSeconds = options.dpop.maxAgeSeconds + options.dpop.maxFutureSeconds + 1
+    this.#replayTtlSeconds = proofLifetimeSeconds(options.dpop) + options.clockToleranceSeconds + 1
   }
 
   check (request: FastifyRequest, presented: PresentedToken, token: VerifiedToken): Promise<void> | undefined {
@@ -83,16 +85,20 @@ export class TokenBinding {
   /**
    * The URL a proof must name: PUBLIC_URL and the request's path, never a Host or X-Forwarded-*
    * header (a caller sets those). The path is appended as text: a path such as `//evil.example`
-   * stays a path.
+   * stays a path. It must be in normal form already: the router serves the path as sent, so a
+   * proof for `/a/x` must not pass on `/a/b/../x` or `/a/b/%2e%2e/x`, and an absolute-form
+   * target (`GET http://host/path`) has no normal form here at all. Such requests match no htu:
+   * the empty string never equals a normalised one.
    */
   #expectedUrl (url: string): string {
-    let expected = this.#urls.get(url)
+    const query = url.indexOf('?')
+    const path = query === -1 ? url : url.slice(0, query)
+    let expected = this.#urls.get(path)
     if (expected === undefined) {
-      const query = url.indexOf('?')
-      // A path no URL can hold matches no htu: the empty string never equals a normalised one.
-      expected = normalisedUrl(this.#publicUrl + (query === -1 ? url : url.slice(0, query))) ?? ''
+      const named = this.#publicUrl + path
+      expected = normalisedUrl(named) === named ? named : ''
       if (this.#urls.size >= URL_CACHE_SIZE) this.#urls.clear()
-      this.#urls.set(url, expected)
+      this.#urls.set(path, expected)
     }
     return expected
   }

@@ -17,6 +17,11 @@ export interface ProofRules {
   readonly maxFutureSeconds: number
 }
 
+/** How long after it is made a proof can be accepted (its iat may be ahead, then it may age): how long to remember its jti. */
+export function proofLifetimeSeconds (rules: Pick<ProofRules, 'maxAgeSeconds' | 'maxFutureSeconds'>): number {
+  return rules.maxAgeSeconds + rules.maxFutureSeconds
+}
+
 /** What the request a proof came with says, for the proof to match. */
 export interface ProofContext {
   readonly method: string

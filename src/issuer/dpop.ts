@@ -1,6 +1,6 @@
 import { ALGORITHMS_FOR_KEY_SETS } from '../auth/algorithms.js'
 import { AuthRejection } from '../auth/errors.js'
-import { DpopProofVerifier } from '../dpop/proof-verifier.js'
+import { DpopProofVerifier, proofLifetimeSeconds } from '../dpop/proof-verifier.js'
 import { MemoryReplayStore } from '../replay/memory-store.js'
 import type { ReplayStore } from '../replay/replay-store.js'
 import { OAuthError } from './oauth-error.js'
@@ -18,10 +18,10 @@ const MAX_FUTURE_SECONDS = 30
 /** Proofs a development issuer remembers at once; past that, DPoP token requests get a 503. */
 const REPLAY_CAPACITY = 100_000
 
+const PROOF_RULES = { algorithms: DPOP_SIGNING_ALGORITHMS, maxAgeSeconds: MAX_AGE_SECONDS, maxFutureSeconds: MAX_FUTURE_SECONDS }
+
 export class TokenEndpointDpop {
-  readonly #verifier = new DpopProofVerifier({
-    algorithms: DPOP_SIGNING_ALGORITHMS, maxAgeSeconds: MAX_AGE_SECONDS, maxFutureSeconds: MAX_FUTURE_SECONDS
-  })
+  readonly #verifier = new DpopProofVerifier(PROOF_RULES)
 
   readonly #replays: Pick<ReplayStore, 'claimOnce' | 'close'>
   /** The token endpoint as the issuer names it (from its port), never from the request's Host. */
@@ -50,7 +50,7 @@ export class TokenEndpointDpop {
     }
     // Keyed by the key too: a jti is unique only among one client's proofs. A store that cannot
     // answer (full) fails closed, as its contract asks.
-    const first = await this.#replays.claimOnce(`${thumbprint}:${jti}`, MAX_AGE_SECONDS + MAX_FUTURE_SECONDS).catch(() => {
+    const first = await this.#replays.claimOnce(`${thumbprint}:${jti}`, proofLifetimeSeconds(PROOF_RULES)).catch(() => {
       throw new OAuthError('temporarily_unavailable', 'too many DPoP proofs to remember; retry shortly')
     })
     if (!first) throw new OAuthError('invalid_dpop_proof', 'the DPoP proof was already used: make a new proof for every request')

@@ -42,6 +42,17 @@ export function redisUrlProblem (value: string): string | undefined {
     return 'must start with redis:// or rediss://'
   }
   if (url.hostname === '') return 'names no host (expected redis://host:port)'
+  // ioredis decodes the user name and password, and throws on a stray `%` (as in `:100%@host`).
+  if (!isDecodable(url.username) || !isDecodable(url.password)) return 'has a user name or password with a "%" that is not percent-encoding (write % as %25)'
   if (!/^(\/\d*)?$/.test(url.pathname)) return 'must have a database number as its path, such as /0'
   return undefined
+}
+
+function isDecodable (component: string): boolean {
+  try {
+    decodeURIComponent(component)
+    return true
+  } catch {
+    return false
+  }
 }

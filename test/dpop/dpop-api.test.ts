@@ -1,7 +1,9 @@
+import type { AddressInfo } from 'node:net'
 import { test, type Test } from 'tap'
 import { DpopProofSigner } from '../../src/dpop/proof-signer.js'
 import { buildApp, envFor } from '../helpers/app.js'
 import { KeyServer } from '../helpers/key-server.js'
+import { rawRequest } from '../helpers/raw-http.js'
 
 // DPoP (RFC 9449) end to end: real signed tokens bound to a real proof key, real proofs, the
 // app as production builds it, and every check of section 4.3 and 7 seen from the client's side.
@@ -17,6 +19,13 @@ async function setUp (t: Test, env: Record<string, string> = {}) {
     fastify.get('/by-hand', { config: { auth: false } }, async request => {
       await request.jwtVerify()
       return { sub: request.user.sub, jkt: request.accessToken?.binding.jkt }
+    })
+    fastify.get('/files/*', async request => ({ file: (request.params as Record<string, string>)['*'] }))
+    fastify.get('/twice', { onRequest: fastify.authenticate }, async () => ({ ok: true }))
+    fastify.get('/other-token', async request => {
+      // A handler verifying a token from another header: that token's own binding is checked.
+      await request.jwtVerify({ extractToken: (req: { headers: Record<string, unknown> }) => req.headers['x-other-token'] as string } as never)
+      return { ok: true }
     })
     fastify.get('/declared-then-by-hand', async request => {
       await request.jwtVerify()
@@ -130,6 +139,37 @@ test('the proof names the URL from PUBLIC_URL, never from Host or X-Forwarded-* 
   t.not(pathAsHost.statusCode, 200, 'a request path that looks like an authority stays a path')
 })
 
+test('the request path must be in normal form: the router serves it as sent', async t => {
+  const { app, call, signer, bound } = await setUp(t)
+  const proofAt = (path: string) => signer.proof({ htm: 'GET', htu: `${PUBLIC_URL}${path}`, accessToken: bound })
+  t.same((await call('/files/public/x', { proof: proofAt('/files/public/x') })).json(), { file: 'public/x' })
+  // Raw requests: light-my-request would normalise these paths before the service saw them.
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const { port } = app.server.address() as AddressInfo
+  const raw = (target: string) => rawRequest(port, target, [`Authorization: DPoP ${bound}`, `DPoP: ${proofAt('/files/public/x')}`])
+  for (const target of ['/files/private/%2e%2e/public/x', '/files/private/../public/x', '/files/./public/x', 'http://api.example.test/files/public/x']) {
+    const response = await raw(target)
+    t.equal(response.status, 401, `${target}: refused`)
+    t.equal(JSON.parse(response.body).code, 'AUTH_DPOP_PROOF_URL', `${target}: a proof for the path it normalises to does not pass`)
+  }
+  t.equal((await raw('/files/public/x')).status, 200, 'the same proof on the path it names')
+})
+
+test('fastify.authenticate after the route\'s own hook does not check (and burn) the proof again', async t => {
+  const { call, proofFor } = await setUp(t)
+  t.equal((await call('/twice', { proof: proofFor('/twice') })).statusCode, 200)
+})
+
+test('a handler verifying another token by hand gets that token\'s binding checked', async t => {
+  const { app, keys, call, proofFor, bound } = await setUp(t)
+  // The request's own token is a plain bearer token; the other one is DPoP-bound, with no proof of its own.
+  const plain = keys.sign(keys.claims())
+  const response = await app.inject({ url: '/other-token', headers: { authorization: `Bearer ${plain}`, 'x-other-token': bound } })
+  t.equal(rejected(response).code, 'AUTH_DPOP_BOUND_TOKEN_AS_BEARER')
+  const withProof = await call('/other-token', { token: plain, proof: proofFor('/other-token', { token: plain }), headers: { 'x-other-token': bound } })
+  t.equal(rejected(withProof).code, 'AUTH_TOKEN_NOT_DPOP_BOUND', 'the route\'s own token is refused first: a plain token sent as DPoP')
+})
+
 test('no downgrade: a DPoP-bound token sent as Bearer is refused, and a bearer token sent as DPoP', async t => {
   const { app, keys, bound, call, proofFor } = await setUp(t)
   const asBearer = await app.inject({ url: '/api/private', headers: { authorization: `Bearer ${bound}` } })
@@ -213,7 +253,9 @@ test('server nonces (DPOP_NONCE): use_dpop_nonce with a DPoP-Nonce, then accepte
   t.match(first.headers['www-authenticate'], /^DPoP realm="api", error="use_dpop_nonce", /)
   const nonce = first.headers['dpop-nonce'] as string
   t.match(nonce, /^[A-Za-z0-9_-]{30,}$/, 'a DPoP-Nonce header')
-  t.equal((await call('/api/private', { proof: proofFor('/api/private', { nonce }) })).statusCode, 200)
+  const accepted = await call('/api/private', { proof: proofFor('/api/private', { nonce }) })
+  t.equal(accepted.statusCode, 200)
+  t.equal(accepted.headers['dpop-nonce'], nonce, 'an accepted DPoP request is told the current nonce (RFC 9449 section 8.2)')
   const wrong = await call('/api/private', { proof: proofFor('/api/private', { nonce: `${nonce.slice(0, -2)}xx` }) })
   t.equal(rejected(wrong).code, 'AUTH_DPOP_NONCE_REQUIRED', 'a forged nonce is refused')
 })

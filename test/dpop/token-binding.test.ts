@@ -9,6 +9,7 @@ const signer = new DpopProofSigner()
 const token = new VerifiedToken({ iss: 'i', aud: 'a', exp: 0 }, new Set(), 'i', 'k', Infinity, { jkt: signer.thumbprint, certificateThumbprint: undefined })
 const binding = (publicUrl: string) => new TokenBinding({
   dpop: { mode: 'allowed', algorithms: ['ES256'], maxAgeSeconds: 300, maxFutureSeconds: 30, publicUrl, nonceSecret: undefined },
+  clockToleranceSeconds: 5,
   replayStore: new MemoryReplayStore(),
   nonces: undefined,
   certificateOf: () => undefined
