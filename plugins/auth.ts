@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import { challengeFor } from '../src/auth/challenges.js'
 import { checkClaims, VerifiedToken, type AccessTokenClaims } from '../src/auth/claims.js'
 import { EndOfTurnBatch } from '../src/auth/end-of-turn-batch.js'
-import { AuthRejection, MalformedCertificateHeader, MissingToken } from '../src/auth/errors.js'
+import { AuthRejection, MissingToken } from '../src/auth/errors.js'
 import { rejectionFor } from '../src/auth/jwt-errors.js'
 import { presentedTokenOf, schemeOf, type PresentedToken } from '../src/auth/presented-token.js'
 import { routeCheck, scopeCheck, type TokenCheck } from '../src/auth/route-checks.js'
@@ -86,19 +86,14 @@ export default fp(async function authPlugin (fastify) {
     log: fastify.log.child({ component: 'replay-store' })
   })
   const nonces = dpop.nonceSecret === undefined ? undefined : new DpopNonces(dpop.nonceSecret)
-  const certificateSources = { trustHeader: settings.clientCertificateHeader, caConfigured: Boolean(fastify.config.TLS_CLIENT_CA) }
+  // As src/mtls/tls-variables.ts reads it: blank is unset.
+  const certificateSources = { trustHeader: settings.clientCertificateHeader, caConfigured: Boolean(fastify.config.TLS_CLIENT_CA?.trim()) }
   const binding = new TokenBinding({
     dpop,
     clockToleranceSeconds: settings.clockToleranceSeconds,
     replayStore,
     nonces,
-    certificateOf: request => {
-      try {
-        return presentedCertificateThumbprint(request, certificateSources)
-      } catch {
-        throw new MalformedCertificateHeader()
-      }
-    }
+    certificateOf: request => presentedCertificateThumbprint(request, certificateSources)
   })
   const proofAlgorithms = dpop.algorithms.join(' ')
   /** Requests the route hook is verifying, and the verdict `trusted` leaves for it (see `trusted`). */

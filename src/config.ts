@@ -50,6 +50,9 @@ export interface Env {
   CLIENT_CERT_HEADER: boolean
 }
 
+/** RFC 9449 at this API: Bearer and DPoP, DPoP only, or Bearer only (DPOP, and a route's config.auth.dpop). */
+export const DPOP_MODES = ['allowed', 'required', 'off'] as const
+
 /** The audience the local issuer's default API uses, as in Auth0's quickstart samples. */
 export const LOCAL_AUDIENCE = DEV_AUDIENCE
 
@@ -87,7 +90,7 @@ export const envSchema = {
     JWKS_COOLDOWN: seconds(1, 3600, 30),
     JWKS_STALE_LIMIT: seconds(0, 604800, 3600),
     TOKEN_CACHE_SIZE: { type: 'integer', minimum: 0, maximum: 1000000, default: 10000 },
-    DPOP: { type: 'string', enum: ['allowed', 'required', 'off'], default: 'allowed' },
+    DPOP: { type: 'string', enum: DPOP_MODES, default: 'allowed' },
     DPOP_ALGORITHMS: { type: 'string', default: 'ES256,ES384,ES512,PS256,PS384,PS512,RS256,RS384,RS512,EdDSA' },
     DPOP_MAX_AGE: seconds(1, 3600, 300),
     DPOP_MAX_FUTURE: seconds(0, 300, 30),
@@ -157,7 +160,7 @@ export interface DpopSettings {
   nonceSecret: string | undefined
 }
 
-export type DpopMode = 'allowed' | 'required' | 'off'
+export type DpopMode = typeof DPOP_MODES[number]
 
 /** A configuration mistake: names the variable, says what is wrong. */
 export class ConfigError extends Error {

@@ -1,4 +1,4 @@
-import type { DpopMode } from '../config.js'
+import { DPOP_MODES, type DpopMode } from '../config.js'
 import { claimRequirements, type ClaimRequirement, type ClaimRule } from './claim-rules.js'
 import { validateScopeRequirement, type ScopeRequirement } from './scopes.js'
 
@@ -13,8 +13,6 @@ export type RoutePolicy =
   | { kind: 'public' }
   | { kind: 'token', claims?: ClaimRequirement[], dpop?: DpopMode }
   | { kind: 'scopes', requirement: ScopeRequirement, claims?: ClaimRequirement[], dpop?: DpopMode }
-
-const DPOP_MODES: readonly unknown[] = ['allowed', 'required', 'off']
 
 /** The DPoP mode a route declares, or undefined (the DPOP setting's applies); its config was checked at start-up. */
 export function declaredDpopMode (declared: unknown): DpopMode | undefined {
@@ -32,7 +30,7 @@ export function routePolicy (declared: unknown, route: string): RoutePolicy {
   const unknown = Object.keys(rest)
   if (unknown.length > 0) throw new TypeError(`${route}: config.auth has unknown option "${unknown[0]}"`)
   if (scopes === undefined && mode !== undefined) throw new TypeError(`${route}: config.auth.mode needs scopes`)
-  if (dpop !== undefined && !DPOP_MODES.includes(dpop)) throw new TypeError(`${route}: config.auth.dpop must be "allowed", "required" or "off"`)
+  if (dpop !== undefined && !(DPOP_MODES as readonly unknown[]).includes(dpop)) throw new TypeError(`${route}: config.auth.dpop must be "allowed", "required" or "off"`)
   try {
     const withOptions = {
       ...(claims === undefined ? {} : { claims: claimRequirements(claims) }),

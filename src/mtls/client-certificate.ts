@@ -1,5 +1,6 @@
 import type { PeerCertificate, TLSSocket } from 'node:tls'
 import type { FastifyRequest } from 'fastify'
+import { MalformedCertificateHeader } from '../auth/errors.js'
 import { certificateThumbprint } from './certificate-thumbprint.js'
 
 /** Where a request's client certificate may come from, as the service is deployed. */
@@ -14,18 +15,9 @@ export interface ClientCertificateSources {
   caConfigured: boolean
 }
 
-/** A trusted `Client-Cert` header that is no RFC 8941 Byte Sequence of DER bytes: answer 400. */
-export class MalformedClientCertificate extends Error {
-  readonly code = 'ERR_MALFORMED_CLIENT_CERT'
-  constructor () {
-    super('The Client-Cert header is not an RFC 8941 Byte Sequence (:<base64 DER>:)')
-    this.name = 'MalformedClientCertificate'
-  }
-}
-
 /**
  * The x5t#S256 (RFC 8705 section 3.1) of the client certificate presented with this request, or
- * undefined when there is none that counts. Throws MalformedClientCertificate only for a trusted
+ * undefined when there is none that counts. Throws MalformedCertificateHeader (400) only for a trusted
  * header that cannot be parsed (never when `trustHeader` is false: the header is then unread).
  */
 export function presentedCertificateThumbprint (
@@ -68,13 +60,13 @@ function headerThumbprint (value: string | string[] | undefined): string | undef
   // empty value means the same). Node joins repeated lines into one string, never an array, here.
   if (typeof value !== 'string' || value === '') return undefined
   const match = BYTE_SEQUENCE.exec(value)
-  if (match === null) throw new MalformedClientCertificate()
+  if (match === null) throw new MalformedCertificateHeader()
   const [, data, padding] = match
   const der = Buffer.from(data, 'base64')
   // Buffer.from ignores what it cannot decode: only bytes that re-encode to the same text count.
   const canonical = der.toString('base64')
   if (der.length === 0 || canonical.replace(/=+$/, '') !== data || (padding !== '' && canonical !== data + padding)) {
-    throw new MalformedClientCertificate()
+    throw new MalformedCertificateHeader()
   }
   return certificateThumbprint(der)
 }

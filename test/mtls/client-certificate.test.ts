@@ -2,7 +2,8 @@ import { X509Certificate } from 'node:crypto'
 import { Agent } from 'node:https'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { test, type Test } from 'tap'
-import { MalformedClientCertificate, presentedCertificateThumbprint, type ClientCertificateSources } from '../../src/mtls/client-certificate.js'
+import { MalformedCertificateHeader } from '../../src/auth/errors.js'
+import { presentedCertificateThumbprint, type ClientCertificateSources } from '../../src/mtls/client-certificate.js'
 import { tlsServerOptions } from '../../src/mtls/tls-options.js'
 import { fixture, fixturePath, httpsGet, identity, OPENSSL_THUMBPRINTS } from './tls-client.js'
 
@@ -22,7 +23,7 @@ async function thumbprintServer (t: Test, sources: ClientCertificateSources, tls
     try {
       return { thumbprint: presentedCertificateThumbprint(request, sources) ?? null }
     } catch (error) {
-      if (!(error instanceof MalformedClientCertificate)) throw error
+      if (!(error instanceof MalformedCertificateHeader)) throw error
       return await reply.code(400).send({ error: error.code, message: error.message })
     }
   })
@@ -105,7 +106,7 @@ test('behind a trusted proxy: the Client-Cert header (RFC 9440), and only it', a
   t.equal(await get(), null, 'absent')
   t.equal(await get(''), null, 'empty: as absent')
 
-  const malformed = { status: 400, body: JSON.stringify({ error: 'ERR_MALFORMED_CLIENT_CERT', message: 'The Client-Cert header is not an RFC 8941 Byte Sequence (:<base64 DER>:)' }) }
+  const malformed = { status: 400, body: JSON.stringify({ error: 'AUTH_CLIENT_CERTIFICATE_MALFORMED', message: 'The Client-Cert header is not an RFC 9440 byte sequence holding one certificate' }) }
   const pem = fixture('client.crt').toString()
   for (const value of [
     pem.replace(/\n/g, ''), // PEM, not a Byte Sequence
