@@ -4,6 +4,7 @@
 //   node bench/ab.js --a ours --b ceiling --scenarios S1,S2          # any two targets by name
 //   node bench/ab.js --a ours --b ours-two-issuers --scenarios S2    # what trusting a second issuer costs S2
 //   node bench/ab.js --a ours --b /other/checkout/dist/src/main.js --scenarios S7   # DPoP: proofs signed per run, as in run.js
+//   node bench/ab.js --a ours --b ours --b-env DPOP=off --scenarios S5              # one setting's cost, same build
 //
 // run.js loads one target at a time, so a ratio compares two moments of a machine whose speed
 // moves in bursts of seconds (bench/README.md): good to about ±0.05 over 10 rounds. Here both
@@ -38,7 +39,8 @@ function options () {
       duration: { type: 'string', default: '3' },
       connections: { type: 'string', default: '50' },
       tokens: { type: 'string', default: '2000' },
-      proofs: { type: 'string' }
+      proofs: { type: 'string' },
+      'b-env': { type: 'string', multiple: true, default: [] }
     }
   })
   if (values.b === undefined) throw new Error('--b: a target name or the path of a service entry point (dist/src/main.js of another checkout)')
@@ -50,9 +52,12 @@ function options () {
       if (!answers(SCENARIOS[name], target)) throw new Error(`--scenarios: ${target.name} ${skipReason(SCENARIOS[name], target)} and cannot answer ${name}`)
     }
   }
+  // B's extra environment, e.g. --b-env DPOP=off: the same build with another setting beside A.
+  const bEnv = Object.fromEntries(values['b-env'].map(pair => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]))
   return {
     a,
     b,
+    bEnv,
     scenarios,
     rounds: Number(values.rounds),
     duration: Number(values.duration),
@@ -102,7 +107,8 @@ async function main () {
   const tokens = prepareTokens(keyServers, { poolSize: settings.tokens, rounds: settings.rounds, dir: workDir })
   const pair = []
   for (const target of [settings.a, settings.b]) {
-    const started = { ...target, ...await startTarget(target, { port: await freePort(), env: targetEnv(target, keyServers), cwd: workDir }) }
+    const env = targetEnv(target, keyServers, target === settings.b ? settings.bEnv : {})
+    const started = { ...target, ...await startTarget(target, { port: await freePort(), env, cwd: workDir }) }
     started.warmupRps = (await warmUp({ target: started, tokens, warmupPool: tokens.warmupPool, options: settings }))?.rps
     pair.push(started)
   }

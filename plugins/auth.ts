@@ -1,7 +1,7 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, preHandlerHookHandler, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import { challengeFor } from '../src/auth/challenges.js'
+import { ChallengeCache } from '../src/auth/challenges.js'
 import { checkClaims, VerifiedToken, type AccessTokenClaims } from '../src/auth/claims.js'
 import { EndOfTurnBatch } from '../src/auth/end-of-turn-batch.js'
 import { AuthRejection, MissingToken } from '../src/auth/errors.js'
@@ -40,8 +40,8 @@ declare module 'fastify' {
     tokenCacheStats: () => TokenCacheStats
     /** Where DPoP proofs are remembered (memory, or Redis shared by replicas). */
     replayStore: ReplayStore
-    /** The response headers of a rejection: its `WWW-Authenticate` challenge, and a `DPoP-Nonce` when it asks for one. */
-    rejectionHeaders: (request: FastifyRequest, rejection: AuthRejection) => Record<string, string>
+    /** Sets a rejection's response headers: its `WWW-Authenticate` challenge, and a `DPoP-Nonce` when it asks for one. */
+    setRejectionHeaders: (request: FastifyRequest, reply: FastifyReply, rejection: AuthRejection) => void
   }
   interface FastifyRequest {
     /** The verified token with its scopes; null until `authenticate` accepts one. */
@@ -95,7 +95,9 @@ export default fp(async function authPlugin (fastify) {
     nonces,
     certificateOf: request => presentedCertificateThumbprint(request, certificateSources)
   })
-  const proofAlgorithms = dpop.algorithms.join(' ')
+  const challenges = new ChallengeCache(dpop.algorithms.join(' '))
+  /** Whether any route declares its own DPoP mode (config.auth.dpop). */
+  let routesSetDpopMode = false
   /** Requests the route hook is verifying, and the verdict `trusted` leaves for it (see `trusted`). */
   const hookVerdicts = new WeakMap<FastifyRequest, VerifiedToken | null>()
 
@@ -257,6 +259,7 @@ export default fp(async function authPlugin (fastify) {
     if (policy.kind === 'public') return
     const check = routeCheck(policy.claims ?? [], policy.kind === 'scopes' ? policy.requirement : undefined)
     const mode = policy.dpop ?? dpop.mode
+    if (policy.dpop !== undefined) routesSetDpopMode = true
     const hook = check === undefined && mode === dpop.mode ? authenticate : authenticationHook(mode, check)
     route.onRequest = [hook, ...asArray(route.onRequest)]
   })
@@ -273,13 +276,11 @@ export default fp(async function authPlugin (fastify) {
   fastify.decorate('declaredRoutes', declaredRoutes)
   fastify.decorate('tokenCacheStats', () => cache.stats())
   fastify.decorate('replayStore', replayStore)
-  fastify.decorate('rejectionHeaders', (request: FastifyRequest, rejection: AuthRejection): Record<string, string> => {
-    const mode = declaredDpopMode(request.routeOptions.config?.auth) ?? dpop.mode
-    const headers: Record<string, string> = {
-      'www-authenticate': challengeFor(rejection, schemeOf(request.headers.authorization), mode, proofAlgorithms)
-    }
-    if (rejection.kind === 'use_dpop_nonce' && nonces !== undefined) headers['dpop-nonce'] = nonces.current()
-    return headers
+  fastify.decorate('setRejectionHeaders', (request: FastifyRequest, reply: FastifyReply, rejection: AuthRejection): void => {
+    // request.routeOptions builds an object on each read: read it only when some route has its own mode.
+    const mode = routesSetDpopMode ? declaredDpopMode(request.routeOptions.config?.auth) ?? dpop.mode : dpop.mode
+    reply.header('www-authenticate', challenges.for(rejection, schemeOf(request.headers.authorization), mode))
+    if (rejection.kind === 'use_dpop_nonce' && nonces !== undefined) reply.header('dpop-nonce', nonces.current())
   })
 
   fastify.addHook('onReady', async () => {

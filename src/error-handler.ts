@@ -21,7 +21,7 @@ export function errorHandler (thrown: FastifyError, request: FastifyRequest, rep
   const code = error.code ?? 'BAD_REQUEST'
   if (error instanceof AuthRejection) {
     request.server.rejectionLog.rejected(request, error)
-    reply.headers(request.server.rejectionHeaders(request, error))
+    request.server.setRejectionHeaders(request, reply, error)
     if (error.retryAfter !== undefined) reply.header('retry-after', error.retryAfter)
     return reply.code(statusCode).type('application/json; charset=utf-8').send(error.body)
   }

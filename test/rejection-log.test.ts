@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Logger } from 'pino'
 import { test } from 'tap'
 import { InvalidSignature, MissingToken, type AuthRejection } from '../src/auth/errors.js'
@@ -26,7 +26,7 @@ async function rejectingApp (intervalSeconds: number, level = 'info'): Promise<{
   const log = new RejectionLog(logger, intervalSeconds)
   fastify.decorate('rejectionLog', log)
   // What the auth plugin decorates: the challenge of a Bearer-only API.
-  fastify.decorate('rejectionHeaders', (_request: unknown, rejection: AuthRejection) => ({ 'www-authenticate': rejection.challenge }))
+  fastify.decorate('setRejectionHeaders', (_request: unknown, reply: FastifyReply, rejection: AuthRejection) => { reply.header('www-authenticate', rejection.challenge) })
   fastify.setErrorHandler(errorHandler)
   const causes: Record<string, new () => AuthRejection> = { missing: MissingToken, signature: InvalidSignature }
   fastify.get<{ Params: { cause: string } }>('/reject/:cause', async request => { throw new causes[request.params.cause]() })

@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyReply } from 'fastify'
 import { pino } from 'pino'
 import { test } from 'tap'
 import { InvalidSignature } from '../src/auth/errors.js'
@@ -99,7 +99,7 @@ test('in the service\'s Fastify, a rejection is logged through the request\'s pi
   t.teardown(() => fastify.close())
   fastify.decorate('rejectionLog', new RejectionLog(logger, 0)) // every rejection its own line
   // What the auth plugin decorates: the challenge of a Bearer-only API.
-  fastify.decorate('rejectionHeaders', (_request: unknown, rejection: AuthRejection) => ({ 'www-authenticate': rejection.challenge }))
+  fastify.decorate('setRejectionHeaders', (_request: unknown, reply: FastifyReply, rejection: AuthRejection) => { reply.header('www-authenticate', rejection.challenge) })
   fastify.setErrorHandler(errorHandler)
   const reject = { onRequest: (_request: unknown, _reply: unknown, done: (error: Error) => void) => { done(new InvalidSignature()) } }
   fastify.get('/private', reject, async () => ({ ok: true }))

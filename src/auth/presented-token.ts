@@ -47,6 +47,8 @@ export function accessTokenOf (request: TokenSource): string {
 /** The scheme the Authorization header names, when it is one of ours; for challenges, so it never throws. */
 export function schemeOf (authorization: string | undefined): TokenScheme | undefined {
   if (authorization === undefined) return undefined
+  // The header just read for the token, as a flood of one bad token sends it again and again.
+  if (authorization === lastAuthorization) return lastPresented.scheme
   const end = authorization.search(SCHEME_END)
   return SCHEMES.get((end === -1 ? authorization : authorization.slice(0, end)).toLowerCase())
 }

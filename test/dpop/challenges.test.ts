@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import { challengeFor } from '../../src/auth/challenges.js'
+import { ChallengeCache, challengeFor } from '../../src/auth/challenges.js'
 import { MissingToken, TokenExpired } from '../../src/auth/errors.js'
 import { scopeCheck } from '../../src/auth/route-checks.js'
 import type { VerifiedToken } from '../../src/auth/claims.js'
@@ -24,4 +24,15 @@ test('DPOP=required: DPoP alone, with the error and any scope', async t => {
   const insufficient = scopeCheck({ scopes: ['read:messages'], mode: 'all' })({ scopes: new Set() } as unknown as VerifiedToken)
   t.equal(challengeFor(insufficient!, 'DPoP', 'required', 'ES256'),
     'DPoP realm="api", error="insufficient_scope", error_description="The access token does not have the required scope (read:messages)", scope="read:messages", algs="ES256"')
+})
+
+test('ChallengeCache: the same challenges, each built once per mode and scheme', async t => {
+  const cache = new ChallengeCache('ES256')
+  for (const mode of ['off', 'allowed', 'required'] as const) {
+    for (const scheme of ['Bearer', 'DPoP', undefined] as const) {
+      const first = cache.for(expired, scheme, mode)
+      t.equal(first, challengeFor(expired, scheme, mode, 'ES256'), `${mode}, ${String(scheme)}`)
+      t.equal(cache.for(new TokenExpired(), scheme, mode), first, `${mode}, ${String(scheme)}: again, from the cache`)
+    }
+  }
 })
