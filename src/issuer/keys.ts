@@ -1,8 +1,9 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, generateKeyPair, randomBytes, type KeyObject } from 'node:crypto'
 import { link, mkdir, open, rename, stat, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { FastifyBaseLogger } from 'fastify'
+import { jwkThumbprint } from '../dpop/jwk-thumbprint.js'
 
 // The issuer's RSA signing keys: generated here, kept in one file in the key directory, re-read by
 // the running issuer whenever that file changes, rotated and retired by hand from another process.
@@ -48,15 +49,11 @@ function signingKeyToPem (key: SigningKey): string {
 
 function toSigningKey (privateKey: KeyObject, createdAt: string): SigningKey {
   const { n, e } = createPublicKey(privateKey).export({ format: 'jwk' }) as { n: string, e: string }
-  const kid = jwkThumbprint(n, e)
+  // RFC 7638: a kid derived from the key itself, so it never collides or drifts from the key.
+  const kid = jwkThumbprint({ kty: 'RSA', n, e }) as string
   return { kid, createdAt, privateKey, publicJwk: { kty: 'RSA', n, e, kid, alg: 'RS256', use: 'sig' } }
 }
 
-/** RFC 7638 thumbprint: a kid derived from the key itself, so it never collides or drifts from the key. */
-function jwkThumbprint (n: string, e: string): string {
-  const canonical = JSON.stringify({ e, kty: 'RSA', n })
-  return createHash('sha256').update(canonical).digest('base64url')
-}
 
 /**
  * The signing keys on disk: `<keyDir>/signing-keys.json`, mode 0600, oldest first.
