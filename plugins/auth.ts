@@ -124,13 +124,13 @@ export default fp(async function authPlugin (fastify) {
           hookVerdicts.set(request, verified)
           return true
         }
+        const presented = presentedTokenOf(request)
         // A handler of a declared route verifying again the token the hook accepted: the hook has
         // checked its binding already, and the proof, used once, would now count as a replay.
-        if (request.accessToken !== null && isSignatureOf(presentedTokenOf(request).token, (token as unknown as DecodedToken).signature)) {
+        if (request.accessToken !== null && isSignatureOf(presented.token, (token as unknown as DecodedToken).signature)) {
           accept(request, verified)
           return true
         }
-        const presented = presentedTokenOf(request)
         checkScheme(presented.scheme, dpop.mode)
         const bound = binding.check(request, presented, verified)
         if (bound === undefined) {
